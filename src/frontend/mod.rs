@@ -1,0 +1,3 @@
+//! Client-facing protocol front ends.
+
+pub mod pg;

@@ -1,0 +1,98 @@
+//! A batch: the client messages routed together (a simple Query, or extended-protocol messages
+//! up to Sync or Flush), with what routing needs to know about them.
+
+use super::vars::Action;
+use crate::route::{Classification, Effect, Intent, RouteHint};
+use bytes::Bytes;
+use switchyard_postgres::Frame;
+
+/// Messages that must reach one server together, and their routing facts.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The client's messages, raw.
+    pub frames: Vec<Frame>,
+    /// Total size of `frames`.
+    pub bytes: usize,
+    /// Read if every statement reads, Write if any writes; None when no SQL is involved.
+    pub intent: Option<Intent>,
+    /// First routing hint seen.
+    pub hint: Option<RouteHint>,
+    /// Why the batch goes where it goes (the deciding statement's reason).
+    pub reason: &'static str,
+    /// Session changes made by the batch, applied when it succeeds.
+    pub actions: Vec<Action>,
+    /// Set when a statement creates state that cannot be replayed elsewhere.
+    pub pin: Option<&'static str>,
+    /// True when the batch ends with a message answered by ReadyForQuery (Sync, Query, FunctionCall).
+    pub has_sync: bool,
+    /// Statements the batch closes, kept until it is sent.
+    pub closed: Vec<(String, PreparedDef)>,
+}
+
+impl Batch {
+    /// Adds a message.
+    pub fn push(&mut self, frame: Frame) {
+        self.bytes += frame.raw.len();
+        if matches!(frame.tag, b'S' | b'Q' | b'F') {
+            self.has_sync = true;
+        }
+        self.frames.push(frame);
+    }
+
+    /// Folds a statement's routing facts into the batch.
+    pub fn absorb_intent(&mut self, intent: Intent, hint: Option<RouteHint>, reason: &'static str) {
+        if self.hint.is_none() {
+            self.hint = hint;
+        }
+        match (self.intent, intent) {
+            (Some(Intent::Write), _) => {}
+            (_, Intent::Write) => {
+                self.intent = Some(Intent::Write);
+                self.reason = reason;
+            }
+            (None, Intent::Read) => {
+                self.intent = Some(Intent::Read);
+                self.reason = reason;
+            }
+            (Some(Intent::Read), Intent::Read) => {}
+        }
+    }
+
+    /// Folds a whole classification (routing and session effects) into the batch.
+    pub fn absorb(&mut self, class: &Classification, sql: &str) {
+        self.absorb_intent(class.intent, class.hint, class.reason.as_str());
+        for st in &class.statements {
+            let text = || sql.get(st.span.clone()).unwrap_or_default().to_string();
+            match &st.effect {
+                Effect::Set { name } => self.actions.push(Action::Set {
+                    name: name.clone(),
+                    sql: text(),
+                }),
+                Effect::Reset { name } => self.actions.push(Action::Reset(name.clone())),
+                Effect::ResetAll => self.actions.push(Action::ResetAll),
+                Effect::Discard => self.actions.push(Action::Discard),
+                Effect::Pin(why) => {
+                    if self.pin.is_none() {
+                        self.pin = Some(why);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A statement the client prepared (extended protocol), kept to re-prepare it on other servers.
+#[derive(Debug, Clone)]
+pub struct PreparedDef {
+    /// The client's Parse message, raw, replayed as is.
+    pub parse: Bytes,
+    /// Changes whenever the client re-parses the name, so stale copies on servers are noticed.
+    pub generation: u64,
+    /// Routing intent of the statement.
+    pub intent: Intent,
+    /// Routing hint of the statement.
+    pub hint: Option<RouteHint>,
+    /// Reason behind the intent.
+    pub reason: &'static str,
+}

@@ -1,0 +1,179 @@
+//! A session's connection to one server, with the bookkeeping needed to relay over it.
+
+use super::batch::Batch;
+use super::vars::Action;
+use crate::backend::ServerConn;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// Outgoing messages, written with vectored writes so relayed Bytes are never copied.
+#[derive(Default)]
+pub struct OutQueue {
+    q: VecDeque<Bytes>,
+    /// Bytes queued.
+    pub bytes: usize,
+}
+
+impl OutQueue {
+    /// Queues a message.
+    pub fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.bytes += b.len();
+            self.q.push_back(b);
+        }
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+
+    /// Writes as much as one vectored write takes. Cancel-safe: a cancelled call wrote nothing.
+    pub async fn write_to(&mut self, w: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        let n = {
+            let slices: Vec<IoSlice<'_>> =
+                self.q.iter().take(64).map(|b| IoSlice::new(b)).collect();
+            w.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.advance(n);
+        Ok(())
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.bytes -= n;
+        while n > 0 {
+            let Some(front) = self.q.front_mut() else {
+                return;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.q.pop_front();
+            } else {
+                let _ = front.split_to(n);
+                n = 0;
+            }
+        }
+    }
+}
+
+/// A message the session sent that is answered by ReadyForQuery.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Sent by the proxy itself (state replay): its responses are not the client's.
+    pub internal: bool,
+    /// Session changes to apply if it succeeds.
+    pub actions: Vec<Action>,
+    /// An ErrorResponse was seen for it.
+    pub error: bool,
+    /// Some response for it already reached the client.
+    pub forwarded: bool,
+    /// A ROLLBACK completed within it.
+    pub rolled_back: bool,
+    /// The batch, kept while it could still be retried elsewhere (a read outside a transaction).
+    pub retry: Option<Batch>,
+}
+
+/// Parse, Bind and Close are answered by one completion message each, in order; the proxy's own
+/// (injected) ones must not reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// ParseComplete expected.
+    Parse {
+        /// Sent by the proxy.
+        injected: bool,
+    },
+    /// BindComplete expected.
+    Bind,
+    /// CloseComplete expected.
+    Close {
+        /// Sent by the proxy.
+        injected: bool,
+    },
+    /// A Sync (or Query): an error skips completions up to here, ReadyForQuery consumes it.
+    Sync,
+}
+
+/// Expected completions, oldest first, with Sync markers between Syncs' worth.
+#[derive(Debug, Default)]
+pub struct Completions(pub VecDeque<Completion>);
+
+impl Completions {
+    /// Queues an expected completion or a Sync marker.
+    pub fn push(&mut self, c: Completion) {
+        self.0.push_back(c);
+    }
+
+    /// Takes the completion a '1', '2' or '3' message answers (never crossing a Sync).
+    pub fn take_completion(&mut self) -> Option<Completion> {
+        match self.0.front() {
+            Some(Completion::Sync) | None => None,
+            Some(_) => self.0.pop_front(),
+        }
+    }
+
+    /// After an ErrorResponse the server skips to the next Sync: drop what it will not answer.
+    pub fn skip_to_sync(&mut self) {
+        while let Some(c) = self.0.front() {
+            if *c == Completion::Sync {
+                return;
+            }
+            self.0.pop_front();
+        }
+    }
+
+    /// ReadyForQuery ends one Sync's worth of completions.
+    pub fn end_sync(&mut self) {
+        while let Some(c) = self.0.pop_front() {
+            if c == Completion::Sync {
+                return;
+            }
+        }
+    }
+}
+
+/// A session's connection to one node.
+pub struct Link {
+    /// The server connection.
+    pub conn: ServerConn,
+    /// Messages waiting to be written to the server.
+    pub out: OutQueue,
+    /// Messages answered by ReadyForQuery, oldest first.
+    pub outstanding: VecDeque<Pending>,
+    /// Expected ParseComplete/BindComplete/CloseComplete, oldest first.
+    pub completions: Completions,
+    /// Statements prepared on this server, by name, with the generation prepared.
+    pub prepared: HashMap<String, u64>,
+    /// Session state version applied here; None for a connection with no session state at all.
+    pub applied: Option<u64>,
+    /// Transaction status from the last ReadyForQuery.
+    pub status: u8,
+    /// Session state here can't be rebuilt (temporary tables, locks...): reset before pooling.
+    pub dirty: bool,
+}
+
+impl Link {
+    /// Wraps a fresh or pooled (clean) server connection.
+    pub fn new(conn: ServerConn) -> Self {
+        Link {
+            conn,
+            out: OutQueue::default(),
+            outstanding: VecDeque::new(),
+            completions: Completions::default(),
+            prepared: HashMap::new(),
+            applied: None,
+            status: b'I',
+            dirty: false,
+        }
+    }
+
+    /// True when the server has nothing in flight and no transaction open.
+    pub fn idle(&self) -> bool {
+        self.outstanding.is_empty() && self.out.is_empty() && self.status == b'I'
+    }
+}

@@ -1,0 +1,277 @@
+//! The accept loop and a session's life: startup, first server connection, relay, teardown.
+
+use super::cancel::send_cancel;
+use super::session::{Session, SessionParts};
+use super::startup::{startup, Startup};
+use super::vars::SessionVars;
+use super::{ClusterContext, FrontendError};
+use crate::backend::{connect, ConnectSpec, ServerConn};
+use crate::cluster::NodeState;
+use crate::pool::PoolKey;
+use bytes::BytesMut;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_postgres as pg;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+/// Most clients served at once; past it new clients get SQLSTATE 53300.
+const MAX_CLIENTS: usize = 10_000;
+
+/// Accepts clients on `listener` until `shutdown` flips, each in its own task.
+pub async fn serve(
+    ctx: Arc<ClusterContext>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => return,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(x) => {
+                backoff = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                // Usually EMFILE: wait for connections to close instead of spinning.
+                tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let msg = format!("too many client connections (at most {MAX_CLIENTS})");
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(&pg::error_response("FATAL", "53300", &msg))
+                    .await;
+            });
+            continue;
+        };
+        let ctx = ctx.clone();
+        let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
+        tokio::spawn(
+            async move {
+                client_task(ctx, stream, id).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Runs one client connection to its end; every error is reported to that client only.
+async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let started = tokio::time::timeout(
+        ctx.general.startup_timeout,
+        startup(&mut stream, &mut buf, &ctx),
+    )
+    .await;
+    let login = match started {
+        Err(_) => Err(FrontendError::StartupTimeout),
+        Ok(r) => r,
+    };
+    let (user, database, params) = match login {
+        Ok(Startup::Cancel(key)) => {
+            if let Some(target) = ctx.cancels.target(key) {
+                send_cancel(target, ctx.general.connect_timeout).await;
+            }
+            return;
+        }
+        Ok(Startup::Login {
+            user,
+            database,
+            params,
+        }) => (user, database, params),
+        Err(e) => {
+            tracing::info!("startup failed: {e}");
+            if !matches!(e, FrontendError::Io(_)) {
+                let _ = stream
+                    .write_all(&pg::error_response("FATAL", e.sqlstate(), &e.to_string()))
+                    .await;
+            }
+            return;
+        }
+    };
+    tracing::debug!(%user, %database, "logged in");
+    let vars = SessionVars::from_startup(&params);
+    let (key, cancel_slot) = ctx.cancels.register();
+    let first = match first_connection(&ctx, &user, &database, &vars).await {
+        Ok(c) => c,
+        Err(msg) => {
+            let _ = stream
+                .write_all(&pg::error_response("FATAL", "08001", &msg))
+                .await;
+            ctx.cancels.unregister(key);
+            return;
+        }
+    };
+    let mut hello = BytesMut::new();
+    for (k, v) in first.params.iter().filter(|(k, _)| k != "in_hot_standby") {
+        hello.extend_from_slice(&pg::parameter_status(k, v));
+    }
+    hello.extend_from_slice(&pg::backend_key_data(key.0, key.1));
+    hello.extend_from_slice(&pg::ready_for_query(b'I'));
+    if stream.write_all(&hello).await.is_err() {
+        ctx.cancels.unregister(key);
+        return;
+    }
+    let client_params = first.params.clone();
+    let mut session = Session::new(SessionParts {
+        ctx: ctx.clone(),
+        id,
+        user,
+        database,
+        client: stream.into_split(),
+        leftover: buf,
+        vars,
+        cancel_slot,
+    });
+    session.adopt_first(first, client_params);
+    match session.run().await {
+        Ok(_) => tracing::debug!("client left"),
+        Err(e) => {
+            tracing::info!("session ended: {e}");
+            session.to_client(pg::error_response("FATAL", e.sqlstate(), &e.to_string()));
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.flush_client()).await;
+        }
+    }
+    ctx.cancels.unregister(key);
+    session.release_links();
+}
+
+/// Opens the session's first server connection (the primary, else any reachable node), so the
+/// client gets real ParameterStatus values, with the startup settings already applied.
+async fn first_connection(
+    ctx: &ClusterContext,
+    user: &str,
+    database: &str,
+    vars: &SessionVars,
+) -> Result<ServerConn, String> {
+    let snap = ctx.state.load();
+    let primary = snap.primary().map(|p| p.id);
+    let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
+    order.extend(
+        snap.nodes
+            .iter()
+            .filter(|n| n.usable() && Some(n.id) != primary),
+    );
+    let password = ctx.users.get(user).map(|u| u.password.as_str());
+    let mut last = format!("no node of cluster {} is up", ctx.config.name);
+    for n in order {
+        let key = PoolKey {
+            node: n.id,
+            user: user.to_string(),
+            database: database.to_string(),
+        };
+        let conn = match ctx.pool.take(&key) {
+            Some(c) => Ok(c),
+            None => {
+                connect(&ConnectSpec {
+                    node: n.id,
+                    name: &n.name,
+                    addr: &n.addr,
+                    user,
+                    password,
+                    database,
+                    timeout: ctx.general.connect_timeout,
+                    max_message: ctx.general.max_message_bytes,
+                })
+                .await
+            }
+        };
+        match conn {
+            Ok(mut c) => {
+                if !vars.is_empty()
+                    && !c
+                        .run_quietly(
+                            &vars.replay_sql(true),
+                            ctx.general.connect_timeout,
+                            ctx.general.max_message_bytes,
+                        )
+                        .await
+                {
+                    return Err(format!(
+                        "node {}: the startup parameters were not accepted",
+                        n.name
+                    ));
+                }
+                return Ok(c);
+            }
+            Err(e) => {
+                // A login the server refuses is the same on every node: report it as the server said.
+                if !e.node_unreachable() {
+                    return Err(e.to_string());
+                }
+                ctx.state.report_failure(n.id, &e.to_string());
+                last = format!("could not connect to node {}: {e}", n.name);
+            }
+        }
+    }
+    Err(last)
+}
+
+impl Session {
+    /// Takes the first connection into the session as an up-to-date link.
+    fn adopt_first(&mut self, conn: ServerConn, client_params: Vec<(String, String)>) {
+        let node = conn.node;
+        let mut link = super::link::Link::new(conn);
+        if !self.vars.is_empty() {
+            link.applied = Some(self.vars.version);
+        }
+        self.links[node] = Some(link);
+        self.client_params = client_params;
+    }
+
+    /// Returns idle server connections to the pool (after DISCARD ALL when the session left
+    /// state on them); connections in any other state are closed.
+    fn release_links(&mut self) {
+        let snapshot_nodes = self.ctx.state.load();
+        for slot in self.links.iter_mut() {
+            let Some(link) = slot.take() else { continue };
+            if !link.idle()
+                || link.conn.inbuf.len() > 0
+                || !snapshot_nodes
+                    .node(link.conn.node)
+                    .is_some_and(|n| n.usable())
+            {
+                continue;
+            }
+            let dirty = link.dirty || link.applied.is_some() || !link.prepared.is_empty();
+            let key = PoolKey {
+                node: link.conn.node,
+                user: self.user.clone(),
+                database: self.database.clone(),
+            };
+            let ctx = self.ctx.clone();
+            let mut conn = link.conn;
+            if !dirty {
+                ctx.pool.put(key, conn);
+                continue;
+            }
+            tokio::spawn(async move {
+                if conn
+                    .run_quietly(
+                        "DISCARD ALL",
+                        ctx.general.connect_timeout,
+                        ctx.general.max_message_bytes,
+                    )
+                    .await
+                {
+                    ctx.pool.put(key, conn);
+                }
+            });
+        }
+    }
+}

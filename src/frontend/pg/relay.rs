@@ -1,0 +1,220 @@
+//! Relaying server responses to the client: filtering the proxy's own traffic, tracking
+//! transaction status and session state, and recovering when a server is lost.
+
+use super::link::{Completion, Pending};
+use super::session::Session;
+use super::vars::Action;
+use crate::backend::set_param;
+use switchyard_postgres as pg;
+
+/// Parameters whose value legitimately differs between nodes; the client keeps its first view.
+const NODE_LOCAL_PARAMS: &[&str] = &["in_hot_standby"];
+
+impl Session {
+    /// Forwards complete server messages from node `node` to the client. Runs of messages that
+    /// need no filtering are forwarded as one slice of the read buffer, without copying.
+    pub(super) fn process_server(&mut self, node: usize) -> Result<(), String> {
+        let mut finished: Vec<(Pending, u8)> = Vec::new();
+        {
+            let Session {
+                links,
+                cout,
+                client_params,
+                max_message,
+                open_batch,
+                active,
+                ..
+            } = &mut *self;
+            let Some(link) = links[node].as_mut() else {
+                return Ok(());
+            };
+            let mut run = 0usize;
+            loop {
+                let (tag, len) = match pg::peek_header(&link.conn.inbuf[run..], *max_message) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("bad message from server: {e}")),
+                };
+                if link.conn.inbuf.len() - run < len {
+                    break;
+                }
+                let internal = link.outstanding.front().is_some_and(|p| p.internal);
+                tracing::trace!(node, tag = %char::from(tag), len, internal, completions = ?link.completions, "server message");
+                let mut forward = !internal;
+                let body = &link.conn.inbuf[run + 5..run + len];
+                match tag {
+                    b'1' | b'3' => {
+                        if let Some(
+                            Completion::Parse { injected: true }
+                            | Completion::Close { injected: true },
+                        ) = link.completions.take_completion()
+                        {
+                            forward = false;
+                        }
+                    }
+                    b'2' => {
+                        link.completions.take_completion();
+                    }
+                    b'E' => {
+                        // The proxy's own replay query has no completions; the client's that follow must stay.
+                        if !internal {
+                            link.completions.skip_to_sync();
+                        }
+                        if let Some(p) = link.outstanding.front_mut() {
+                            p.error = true;
+                        }
+                        if internal {
+                            let f = pg::parse_error_fields(body).unwrap_or_default();
+                            tracing::warn!(node, code = %f.code, "replaying session state failed: {}", f.message);
+                        }
+                    }
+                    b'S' => {
+                        forward = false;
+                        if let Ok(p) = pg::parse_parameter_status(body) {
+                            set_param(&mut link.conn.params, p.name, p.value);
+                            let known = client_params.iter().find(|(n, _)| n == p.name);
+                            if !NODE_LOCAL_PARAMS.contains(&p.name)
+                                && known.is_none_or(|(_, v)| v != p.value)
+                            {
+                                set_param(client_params, p.name, p.value);
+                                forward = true;
+                            }
+                        }
+                    }
+                    b'C' => {
+                        if !internal && pg::command_tag(body).is_ok_and(|t| t == "ROLLBACK") {
+                            if let Some(p) = link.outstanding.front_mut() {
+                                p.rolled_back = true;
+                            }
+                        }
+                    }
+                    b'Z' => {
+                        let status = pg::ready_status(body).map_err(|e| e.to_string())?;
+                        if !internal {
+                            link.completions.end_sync();
+                        }
+                        link.status = status;
+                        if let Some(p) = link.outstanding.pop_front() {
+                            if p.internal {
+                                forward = false;
+                            }
+                            finished.push((p, status));
+                        }
+                    }
+                    _ => {}
+                }
+                if forward {
+                    if let Some(p) = link.outstanding.front_mut() {
+                        p.forwarded = true;
+                    }
+                    run += len;
+                } else {
+                    if run > 0 {
+                        cout.push(link.conn.inbuf.split_to(run).freeze());
+                        run = 0;
+                    }
+                    let _ = link.conn.inbuf.split_to(len);
+                }
+            }
+            if run > 0 {
+                cout.push(link.conn.inbuf.split_to(run).freeze());
+            }
+            if link.outstanding.is_empty() && *open_batch != Some(node) {
+                *active = None;
+            }
+        }
+        for (p, status) in finished {
+            self.finish_pending(node, p, status);
+        }
+        Ok(())
+    }
+
+    /// Applies what a completed message means for the session: transaction status and
+    /// session-state changes.
+    fn finish_pending(&mut self, node: usize, p: Pending, status: u8) {
+        if p.internal {
+            return;
+        }
+        let was_in_txn = self.tx_status != b'I';
+        self.tx_status = status;
+        self.txn_node = (status != b'I').then_some(node);
+        let mut changed = false;
+        if status == b'I' {
+            if was_in_txn && !p.rolled_back && !p.error {
+                for a in std::mem::take(&mut self.txn_actions) {
+                    self.vars.apply(&a);
+                    changed = true;
+                }
+            }
+            self.txn_actions.clear();
+            if !p.error && !p.rolled_back {
+                for a in &p.actions {
+                    self.vars.apply(a);
+                    changed = true;
+                    if *a == Action::Discard {
+                        if let Some(l) = self.links[node].as_mut() {
+                            l.prepared.clear();
+                        }
+                    }
+                }
+            }
+        } else if !p.error {
+            self.txn_actions.extend(p.actions);
+        }
+        if changed {
+            // The statements ran on this node, so it already has the new state.
+            if let Some(l) = self.links[node].as_mut() {
+                l.applied = Some(self.vars.version);
+            }
+        }
+    }
+
+    /// A server connection failed: tell the client about the work it loses (or retry a read
+    /// elsewhere when nothing of it was relayed yet) and keep the session going.
+    pub(super) async fn server_lost(&mut self, node: usize, why: &str) {
+        let Some(link) = self.links[node].take() else {
+            return;
+        };
+        let snap = self.ctx.state.load();
+        let name = snap.node(node).map_or("?", |n| n.name.as_str()).to_string();
+        tracing::warn!(session = self.id, node = %name, "server connection lost: {why}");
+        self.ctx.state.report_failure(node, why);
+        self.ctx.pool.forget_node(node);
+        if self.active == Some(node) {
+            self.active = None;
+        }
+        if self.txn_node == Some(node) {
+            self.txn_node = None;
+            self.tx_status = b'I';
+            self.txn_actions.clear();
+        }
+        let cut_batch = self.open_batch == Some(node);
+        if cut_batch {
+            self.open_batch = None;
+            self.open_actions.clear();
+            self.discard_until_sync = true;
+        }
+        let mut lost: Vec<Pending> = link
+            .outstanding
+            .into_iter()
+            .filter(|p| !p.internal)
+            .collect();
+        if lost.len() == 1 && !lost[0].forwarded && !cut_batch {
+            if let Some(batch) = lost[0].retry.take() {
+                tracing::info!(session = self.id, node = %name, "retrying the read on another node");
+                self.held = Some(batch);
+                return;
+            }
+        }
+        let msg = format!(
+            "server connection to node {name} was lost ({why}); the statement did not complete, the session is still usable"
+        );
+        for _ in &lost {
+            self.to_client(pg::error_response("ERROR", "08006", &msg));
+            self.to_client(pg::ready_for_query(b'I'));
+        }
+        if cut_batch {
+            self.to_client(pg::error_response("ERROR", "08006", &msg));
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Choosing the node for a batch and sending it there.
+
+use super::batch::Batch;
+use super::cancel::CancelTarget;
+use super::link::{Completion, Link, Pending};
+use super::session::Session;
+use super::FrontendError;
+use crate::backend::{connect, ConnectSpec};
+use crate::cluster::Role;
+use crate::config::ReplicaFallback;
+use crate::pool::PoolKey;
+use crate::route::{Intent, RouteHint};
+use std::sync::atomic::Ordering;
+use switchyard_postgres as pg;
+
+/// A routing failure the client is told about; the session carries on.
+pub(super) struct RouteFailure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Which kind of node a batch wants, before transactions and pins are considered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Replica,
+    Primary,
+    Any,
+}
+
+fn want(batch: &Batch) -> Want {
+    match (batch.hint, batch.intent) {
+        (Some(RouteHint::Primary), _) => Want::Primary,
+        (Some(RouteHint::Replica), _) => Want::Replica,
+        (None, Some(Intent::Read)) => Want::Replica,
+        (None, Some(Intent::Write)) => Want::Primary,
+        (None, None) => Want::Any,
+    }
+}
+
+impl Session {
+    /// Sends a complete batch now if it can go to the node already relaying, else holds it.
+    pub(super) async fn submit(&mut self, batch: Batch) -> Result<(), FrontendError> {
+        if let Some(n) = self.open_batch {
+            self.send_batch(n, batch);
+            return Ok(());
+        }
+        match self.active {
+            Some(a) if self.fits_active(&batch, a) => {
+                self.send_batch(a, batch);
+                Ok(())
+            }
+            Some(_) => {
+                self.held = Some(batch);
+                Ok(())
+            }
+            None => self.dispatch(batch).await,
+        }
+    }
+
+    /// Whether a batch may be pipelined behind the work in flight on node `a`.
+    fn fits_active(&self, batch: &Batch, a: usize) -> bool {
+        if self.tx_status != b'I' {
+            return self.txn_node == Some(a);
+        }
+        let snap = self.ctx.state.load();
+        let role = snap
+            .node(a)
+            .and_then(|n| n.usable().then_some(n.role))
+            .flatten();
+        let primary = snap.primary().map(|p| p.id);
+        if self.pinned.is_some() || batch.pin.is_some() {
+            return primary == Some(a);
+        }
+        match want(batch) {
+            Want::Replica => role == Some(Role::Replica),
+            Want::Primary => primary == Some(a),
+            Want::Any => true,
+        }
+    }
+
+    /// Picks the node for a batch when nothing else is in flight.
+    fn choose(&mut self, batch: &Batch) -> Result<usize, RouteFailure> {
+        if self.tx_status != b'I' {
+            if let Some(n) = self.txn_node {
+                return Ok(n);
+            }
+        }
+        let snap = self.ctx.state.load();
+        let no_primary = || {
+            RouteFailure {
+            code: "08000",
+            message: format!(
+                "no primary is available in cluster {} (all nodes down, or two nodes claim to be primary)",
+                self.ctx.config.name
+            ),
+        }
+        };
+        if self.pinned.is_some() || batch.pin.is_some() {
+            return snap.primary().map(|p| p.id).ok_or_else(no_primary);
+        }
+        match want(batch) {
+            Want::Primary => snap.primary().map(|p| p.id).ok_or_else(no_primary),
+            Want::Any => {
+                // Nothing to route by: reuse a server the session already has, to save a connection.
+                let reuse = self
+                    .links
+                    .iter()
+                    .enumerate()
+                    .find(|(i, l)| l.is_some() && snap.node(*i).is_some_and(|n| n.usable()))
+                    .map(|(i, _)| i);
+                reuse
+                    .or_else(|| snap.primary().map(|p| p.id))
+                    .ok_or_else(no_primary)
+            }
+            Want::Replica => {
+                if let Some(r) = self.picker.pick(&snap) {
+                    if self.ctx.fallback_logged.swap(false, Ordering::Relaxed) {
+                        tracing::info!(cluster = %self.ctx.config.name, "a replica is serving reads again");
+                    }
+                    return Ok(r);
+                }
+                if self.ctx.config.replica_fallback == ReplicaFallback::Error {
+                    return Err(RouteFailure {
+                        code: "08000",
+                        message: format!(
+                            "no replica is available in cluster {} for a read",
+                            self.ctx.config.name
+                        ),
+                    });
+                }
+                if !self.ctx.fallback_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(cluster = %self.ctx.config.name, "no replica available: reads go to the primary");
+                }
+                snap.primary().map(|p| p.id).ok_or_else(no_primary)
+            }
+        }
+    }
+
+    /// Routes a batch, opening a server connection if needed; a read whose replica cannot be
+    /// reached tries the next one. Failures become an error for this batch only.
+    pub(super) async fn dispatch(&mut self, batch: Batch) -> Result<(), FrontendError> {
+        let attempts = self.links.len() + 1;
+        for _ in 0..attempts {
+            let node = match self.choose(&batch) {
+                Ok(n) => n,
+                Err(f) => {
+                    self.fail_batch(&batch, f);
+                    return Ok(());
+                }
+            };
+            match self.ensure_link(node).await {
+                Ok(()) => {
+                    self.send_batch(node, batch);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let snap = self.ctx.state.load();
+                    let name = snap.node(node).map_or("?", |n| n.name.as_str()).to_string();
+                    if e.node_unreachable() {
+                        self.ctx.state.report_failure(node, &e.to_string());
+                        self.ctx.pool.forget_node(node);
+                    }
+                    let retry = e.node_unreachable()
+                        && self.tx_status == b'I'
+                        && self.pinned.is_none()
+                        && want(&batch) == Want::Replica;
+                    if !retry {
+                        self.fail_batch(
+                            &batch,
+                            RouteFailure {
+                                code: if e.node_unreachable() {
+                                    "08001"
+                                } else {
+                                    "08004"
+                                },
+                                message: format!("could not connect to node {name}: {e}"),
+                            },
+                        );
+                        return Ok(());
+                    }
+                    tracing::warn!(node = %name, "read goes elsewhere: {e}");
+                }
+            }
+        }
+        self.fail_batch(
+            &batch,
+            RouteFailure {
+                code: "08001",
+                message: "no node could be reached for this statement".into(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Answers a batch that could not be sent with an error, keeping the protocol in step.
+    pub(super) fn fail_batch(&mut self, batch: &Batch, f: RouteFailure) {
+        tracing::warn!(session = self.id, code = f.code, "{}", f.message);
+        self.to_client(pg::error_response("ERROR", f.code, &f.message));
+        self.open_actions.clear();
+        if batch.has_sync {
+            let status = self.tx_status;
+            self.to_client(pg::ready_for_query(status));
+        } else {
+            self.discard_until_sync = true;
+        }
+    }
+
+    /// Makes sure the session has a connection to `node`, from the pool or new.
+    async fn ensure_link(&mut self, node: usize) -> Result<(), crate::backend::BackendError> {
+        if self.links[node].is_some() {
+            return Ok(());
+        }
+        let key = PoolKey {
+            node,
+            user: self.user.clone(),
+            database: self.database.clone(),
+        };
+        let conn = match self.ctx.pool.take(&key) {
+            Some(c) => c,
+            None => {
+                let cfg = &self.ctx.config.nodes[node];
+                let password = self.ctx.users.get(&self.user).map(|u| u.password.as_str());
+                let name = cfg.name.as_deref().unwrap_or(&cfg.addr);
+                connect(&ConnectSpec {
+                    node,
+                    name,
+                    addr: &cfg.addr,
+                    user: &self.user,
+                    password,
+                    database: &self.database,
+                    timeout: self.ctx.general.connect_timeout,
+                    max_message: self.max_message,
+                })
+                .await?
+            }
+        };
+        self.links[node] = Some(Link::new(conn));
+        Ok(())
+    }
+
+    /// Queues a batch on node `node`'s link, re-preparing statements and replaying session
+    /// state it lacks, and makes that node the active one.
+    pub(super) fn send_batch(&mut self, node: usize, mut batch: Batch) {
+        let Some(link) = self.links[node].as_mut() else {
+            self.fail_batch(
+                &batch,
+                RouteFailure {
+                    code: "08006",
+                    message: "server connection lost".into(),
+                },
+            );
+            return;
+        };
+        let needs_replay = link.applied != Some(self.vars.version)
+            && !(link.applied.is_none() && self.vars.is_empty())
+            && link.status == b'I';
+        if needs_replay {
+            link.out
+                .push(pg::query(&self.vars.replay_sql(link.applied.is_none())));
+            link.outstanding.push_back(Pending {
+                internal: true,
+                ..Pending::default()
+            });
+            link.applied = Some(self.vars.version);
+        }
+        let retryable = batch.has_sync
+            && self.open_batch.is_none()
+            && self.tx_status == b'I'
+            && self.pinned.is_none()
+            && batch.pin.is_none()
+            && want(&batch) == Want::Replica;
+        if let Some(why) = batch.pin {
+            if self.pinned.is_none() {
+                tracing::info!(session = self.id, "pinned to the primary: {why}");
+                self.pinned = Some(why);
+            }
+            link.dirty = true;
+        }
+        let retry_copy = retryable.then(|| batch.clone());
+        let mut actions = std::mem::take(&mut self.open_actions);
+        actions.append(&mut batch.actions);
+        for frame in batch.frames {
+            tracing::trace!(node, tag = %char::from(frame.tag), "client message");
+            let body = frame.body();
+            match frame.tag {
+                b'P' => {
+                    if let Ok(p) = pg::parse_parse(&body) {
+                        let generation =
+                            self.prepared.get(p.name).map(|d| d.generation).unwrap_or(0);
+                        if !p.name.is_empty()
+                            && link.prepared.get(p.name).is_some_and(|g| *g != generation)
+                        {
+                            link.out.push(pg::close(b'S', p.name));
+                            link.completions.push(Completion::Close { injected: true });
+                        }
+                        link.prepared.insert(p.name.to_string(), generation);
+                    }
+                    link.completions.push(Completion::Parse { injected: false });
+                }
+                b'B' | b'D' => {
+                    let name = if frame.tag == b'B' {
+                        pg::parse_bind(&body).ok().map(|b| b.statement)
+                    } else {
+                        pg::parse_describe(&body)
+                            .ok()
+                            .filter(|d| d.kind == b'S')
+                            .map(|d| d.name)
+                    };
+                    if let Some(name) = name {
+                        let def = self.prepared.get(name).or_else(|| {
+                            batch.closed.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+                        });
+                        if let Some(def) = def {
+                            let have = link.prepared.get(name).copied();
+                            if have != Some(def.generation) {
+                                if have.is_some() && !name.is_empty() {
+                                    link.out.push(pg::close(b'S', name));
+                                    link.completions.push(Completion::Close { injected: true });
+                                }
+                                link.out.push(def.parse.clone());
+                                link.completions.push(Completion::Parse { injected: true });
+                                link.prepared.insert(name.to_string(), def.generation);
+                            }
+                        }
+                    }
+                    if frame.tag == b'B' {
+                        link.completions.push(Completion::Bind);
+                    }
+                }
+                b'C' => {
+                    if let Ok(c) = pg::parse_close(&body) {
+                        if c.kind == b'S' {
+                            link.prepared.remove(c.name);
+                        }
+                    }
+                    link.completions.push(Completion::Close { injected: false });
+                }
+                b'S' | b'Q' | b'F' => {
+                    link.completions.push(Completion::Sync);
+                    link.outstanding.push_back(Pending {
+                        actions: std::mem::take(&mut actions),
+                        retry: retry_copy.clone(),
+                        ..Pending::default()
+                    });
+                }
+                _ => {}
+            }
+            link.out.push(frame.raw);
+        }
+        if batch.has_sync {
+            self.open_batch = None;
+        } else {
+            self.open_batch = Some(node);
+            self.open_actions = actions;
+        }
+        self.active = Some(node);
+        let target = CancelTarget {
+            addr: self.ctx.config.nodes[node].addr.clone(),
+            key: link.conn.key,
+        };
+        *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+    }
+}

@@ -1,0 +1,340 @@
+//! One client session: the event loop that relays between the client and its servers.
+
+use super::batch::{Batch, PreparedDef};
+use super::cancel::CancelSlot;
+use super::link::{Link, OutQueue};
+use super::vars::SessionVars;
+use super::{ClusterContext, FrontendError};
+use crate::cluster::ReplicaPicker;
+use crate::route::{classify, Intent};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchyard_postgres::{self as pg, Frame};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Stop reading from one side while this much is queued for the other (backpressure).
+pub(super) const HIGH_WATER: usize = 1 << 20;
+/// An extended-protocol batch larger than this is sent before its Sync, to bound memory.
+const BATCH_CAP: usize = 1 << 20;
+
+/// A logged-in client and the servers it has reached.
+pub struct Session {
+    pub(super) ctx: Arc<ClusterContext>,
+    pub(super) id: u64,
+    pub(super) user: String,
+    pub(super) database: String,
+    client_r: OwnedReadHalf,
+    client_w: OwnedWriteHalf,
+    cin: BytesMut,
+    pub(super) cout: OutQueue,
+    /// One optional link per node id.
+    pub(super) links: Vec<Option<Link>>,
+    /// The node whose responses are being relayed; only one at a time keeps responses in order.
+    pub(super) active: Option<usize>,
+    /// Node of an extended-protocol batch sent up to a Flush but not yet to its Sync.
+    pub(super) open_batch: Option<usize>,
+    /// Actions of an open batch, applied at its Sync.
+    pub(super) open_actions: Vec<super::vars::Action>,
+    building: Batch,
+    /// A complete batch waiting for the active node to finish (it goes elsewhere).
+    pub(super) held: Option<Batch>,
+    /// After an error the proxy raised mid-batch, the client's messages are dropped until Sync.
+    pub(super) discard_until_sync: bool,
+    /// Transaction status as last reported to the client.
+    pub(super) tx_status: u8,
+    /// Node holding the open transaction.
+    pub(super) txn_node: Option<usize>,
+    /// Why the session is pinned to the primary, if it is.
+    pub(super) pinned: Option<&'static str>,
+    pub(super) vars: SessionVars,
+    /// SET actions made inside the open transaction, applied at COMMIT.
+    pub(super) txn_actions: Vec<super::vars::Action>,
+    pub(super) prepared: HashMap<String, PreparedDef>,
+    next_generation: u64,
+    pub(super) picker: ReplicaPicker,
+    /// ParameterStatus values the client has been told.
+    pub(super) client_params: Vec<(String, String)>,
+    pub(super) cancel_slot: CancelSlot,
+    pub(super) max_message: usize,
+}
+
+/// How the event loop ended.
+pub(super) enum Exit {
+    /// Client sent Terminate or closed its socket.
+    Client,
+}
+
+enum Event {
+    ClientRead(std::io::Result<usize>),
+    ServerRead(usize, std::io::Result<usize>),
+    ClientWrote(std::io::Result<()>),
+    ServerWrote(usize, std::io::Result<()>),
+}
+
+/// Parts of a session known once the client has logged in.
+pub struct SessionParts {
+    /// Shared cluster state.
+    pub ctx: Arc<ClusterContext>,
+    /// Session id.
+    pub id: u64,
+    /// Login.
+    pub user: String,
+    /// Database.
+    pub database: String,
+    /// Client socket halves.
+    pub client: (OwnedReadHalf, OwnedWriteHalf),
+    /// Bytes the client sent past its startup messages.
+    pub leftover: BytesMut,
+    /// Session defaults from the startup packet.
+    pub vars: SessionVars,
+    /// Cancel slot of the proxy key given to the client.
+    pub cancel_slot: CancelSlot,
+}
+
+impl Session {
+    /// Creates a session with no server links yet.
+    pub fn new(p: SessionParts) -> Self {
+        let nodes = p.ctx.config.nodes.len();
+        let max_message = p.ctx.general.max_message_bytes;
+        Session {
+            ctx: p.ctx,
+            id: p.id,
+            user: p.user,
+            database: p.database,
+            client_r: p.client.0,
+            client_w: p.client.1,
+            cin: p.leftover,
+            cout: OutQueue::default(),
+            links: (0..nodes).map(|_| None).collect(),
+            active: None,
+            open_batch: None,
+            open_actions: Vec::new(),
+            building: Batch::default(),
+            held: None,
+            discard_until_sync: false,
+            tx_status: b'I',
+            txn_node: None,
+            pinned: None,
+            vars: p.vars,
+            txn_actions: Vec::new(),
+            prepared: HashMap::new(),
+            next_generation: 1,
+            picker: ReplicaPicker::default(),
+            client_params: Vec::new(),
+            cancel_slot: p.cancel_slot,
+            max_message,
+        }
+    }
+
+    /// Queues a message for the client.
+    pub(super) fn to_client(&mut self, b: bytes::Bytes) {
+        self.cout.push(b);
+    }
+
+    /// Writes everything queued for the client.
+    pub(super) async fn flush_client(&mut self) -> std::io::Result<()> {
+        while !self.cout.is_empty() {
+            self.cout.write_to(&mut self.client_w).await?;
+        }
+        Ok(())
+    }
+
+    fn link_backlog(&self) -> usize {
+        self.active
+            .and_then(|a| self.links[a].as_ref())
+            .map_or(0, |l| l.out.bytes)
+    }
+
+    /// Relays until the client leaves. Errors end only this session.
+    pub async fn run(&mut self) -> Result<Exit, FrontendError> {
+        loop {
+            if self.active.is_none() {
+                if let Some(b) = self.held.take() {
+                    self.dispatch(b).await?;
+                    continue;
+                }
+            }
+            if self.held.is_none() && !self.cin.is_empty() {
+                if let Some(exit) = self.process_client().await? {
+                    self.flush_client().await?;
+                    return Ok(exit);
+                }
+                if self.active.is_none() && self.held.is_some() {
+                    continue;
+                }
+            }
+            let read_client = self.held.is_none() && self.link_backlog() < HIGH_WATER;
+            let read_server = self.cout.bytes < HIGH_WATER;
+            let event = {
+                let Session {
+                    client_r,
+                    client_w,
+                    cin,
+                    cout,
+                    links,
+                    active,
+                    ..
+                } = self;
+                let link = active.and_then(|a| links[a].as_mut().map(|l| (a, l)));
+                let (node, server) = match link {
+                    Some((a, l)) => (a, Some(l)),
+                    None => (usize::MAX, None),
+                };
+                let (mut sr, mut sw) = match server {
+                    Some(l) => (
+                        Some((&mut l.conn.reader, &mut l.conn.inbuf)),
+                        Some((&mut l.conn.writer, &mut l.out)),
+                    ),
+                    None => (None, None),
+                };
+                let has_server_out = sw.as_ref().is_some_and(|(_, o)| !o.is_empty());
+                tokio::select! {
+                    r = client_r.read_buf(cin), if read_client => Event::ClientRead(r),
+                    r = async { match sr.as_mut() { Some((r, b)) => r.read_buf(*b).await, None => std::future::pending().await } }, if read_server && node != usize::MAX => Event::ServerRead(node, r),
+                    r = cout.write_to(client_w), if !cout.is_empty() => Event::ClientWrote(r),
+                    r = async { match sw.as_mut() { Some((w, o)) => o.write_to(w).await, None => std::future::pending().await } }, if has_server_out => Event::ServerWrote(node, r),
+                }
+            };
+            match event {
+                Event::ClientRead(Ok(0)) | Event::ClientRead(Err(_)) => return Ok(Exit::Client),
+                Event::ClientRead(Ok(_)) => {}
+                Event::ClientWrote(r) => r?,
+                Event::ServerRead(n, Ok(0)) => {
+                    self.server_lost(n, "server closed the connection").await
+                }
+                Event::ServerRead(n, Err(e)) => self.server_lost(n, &e.to_string()).await,
+                Event::ServerRead(n, Ok(_)) => {
+                    if let Err(why) = self.process_server(n) {
+                        self.server_lost(n, &why).await;
+                    }
+                }
+                Event::ServerWrote(n, Err(e)) => self.server_lost(n, &e.to_string()).await,
+                Event::ServerWrote(_, Ok(())) => {}
+            }
+        }
+    }
+
+    /// Handles every complete client message in the buffer, until one has to wait.
+    /// Returns Some when the client asked to leave.
+    async fn process_client(&mut self) -> Result<Option<Exit>, FrontendError> {
+        while self.held.is_none() {
+            let Some(frame) = pg::decode_frame(&mut self.cin, self.max_message)? else {
+                return Ok(None);
+            };
+            match frame.tag {
+                b'X' => return Ok(Some(Exit::Client)),
+                b'Q' => {
+                    if self.discard_until_sync {
+                        continue;
+                    }
+                    let mut b = Batch::default();
+                    let body = frame.body();
+                    let sql = pg::query_text(&body)?;
+                    let class = classify(sql, &self.ctx.classify);
+                    b.absorb(&class, sql);
+                    if class.statements.is_empty() {
+                        b.intent = None;
+                    }
+                    b.push(frame);
+                    self.submit(b).await?;
+                }
+                b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' => {
+                    if self.discard_until_sync {
+                        if frame.tag == b'S' {
+                            self.discard_until_sync = false;
+                            let status = self.tx_status;
+                            self.to_client(pg::ready_for_query(status));
+                        }
+                        continue;
+                    }
+                    self.absorb_extended(&frame)?;
+                    let tag = frame.tag;
+                    self.building.push(frame);
+                    if tag == b'S' || tag == b'H' || self.building.bytes > BATCH_CAP {
+                        let b = std::mem::take(&mut self.building);
+                        self.submit(b).await?;
+                    }
+                }
+                b'F' => {
+                    let mut b = Batch::default();
+                    b.absorb_intent(Intent::Write, None, "function-call");
+                    b.push(frame);
+                    self.submit(b).await?;
+                }
+                b'd' | b'c' | b'f' => {
+                    // COPY data follows the CopyInResponse of the active server.
+                    if let Some(l) = self.active.and_then(|a| self.links[a].as_mut()) {
+                        l.out.push(frame.raw);
+                    }
+                }
+                other => {
+                    return Err(FrontendError::Protocol(format!(
+                        "unexpected message type '{}'",
+                        char::from(other).escape_default()
+                    )))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records what an extended-protocol message means for routing and prepared statements.
+    fn absorb_extended(&mut self, frame: &Frame) -> Result<(), FrontendError> {
+        let body = frame.body();
+        match frame.tag {
+            b'P' => {
+                let p = pg::parse_parse(&body)?;
+                let class = classify(p.query, &self.ctx.classify);
+                self.building.absorb(&class, p.query);
+                let generation = self.next_generation;
+                self.next_generation += 1;
+                self.prepared.insert(
+                    p.name.to_string(),
+                    PreparedDef {
+                        parse: frame.raw.clone(),
+                        generation,
+                        intent: class.intent,
+                        hint: class.hint,
+                        reason: class.reason.as_str(),
+                    },
+                );
+            }
+            b'B' => {
+                let b = pg::parse_bind(&body)?;
+                if let Some(def) = self.prepared.get(b.statement) {
+                    self.building
+                        .absorb_intent(def.intent, def.hint, def.reason);
+                } else {
+                    // Unknown statement: the server will report it; keep it on the primary.
+                    self.building
+                        .absorb_intent(Intent::Write, None, "unknown-statement");
+                }
+            }
+            b'D' => {
+                let d = pg::parse_describe(&body)?;
+                if d.kind == b'S' {
+                    if let Some(def) = self.prepared.get(d.name) {
+                        self.building
+                            .absorb_intent(def.intent, def.hint, def.reason);
+                    }
+                }
+            }
+            b'C' => {
+                let c = pg::parse_close(&body)?;
+                if c.kind == b'S' {
+                    // Kept with the batch: a Bind before this Close may still need to re-prepare it.
+                    if let Some(def) = self.prepared.remove(c.name) {
+                        self.building.closed.push((c.name.to_string(), def));
+                    }
+                }
+            }
+            b'E' => {
+                pg::parse_execute(&body)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

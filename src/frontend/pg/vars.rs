@@ -1,0 +1,189 @@
+//! Session settings recorded from the client's SET statements and replayed on other servers.
+
+/// A change to session state, applied once the statement that made it has succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `SET name ...`: replay `sql` verbatim.
+    Set {
+        /// Lowercased parameter name.
+        name: String,
+        /// The statement text.
+        sql: String,
+    },
+    /// `RESET name`.
+    Reset(String),
+    /// `RESET ALL`: back to the startup parameters.
+    ResetAll,
+    /// `DISCARD ...`: like RESET ALL, and prepared statements are gone on that server.
+    Discard,
+}
+
+/// The settings a client has made, as statements to replay in order.
+#[derive(Debug, Default)]
+pub struct SessionVars {
+    startup: Vec<(String, String)>,
+    sets: Vec<(String, String)>,
+    /// Bumped on every change, so a server connection knows whether it is current.
+    pub version: u64,
+}
+
+impl SessionVars {
+    /// Settings from the startup packet; they are the session's defaults (what RESET restores).
+    pub fn from_startup(params: &[(String, String)]) -> Self {
+        let mut startup = Vec::new();
+        for (k, v) in params {
+            if k == "options" {
+                for (name, value) in parse_options(v) {
+                    push_set(&mut startup, &name, &value);
+                }
+            } else if is_plain_name(k) {
+                push_set(&mut startup, k, v);
+            }
+        }
+        SessionVars {
+            version: u64::from(!startup.is_empty()),
+            startup,
+            sets: Vec::new(),
+        }
+    }
+
+    /// True when nothing needs replaying on a fresh server connection.
+    pub fn is_empty(&self) -> bool {
+        self.startup.is_empty() && self.sets.is_empty()
+    }
+
+    /// Applies one successful change.
+    pub fn apply(&mut self, action: &Action) {
+        match action {
+            Action::Set { name, sql } => {
+                self.sets.retain(|(n, _)| n != name);
+                self.sets.push((name.clone(), sql.clone()));
+            }
+            Action::Reset(name) => {
+                self.sets.retain(|(n, _)| n != name);
+                // A startup value is the default RESET returns to: keep replaying it.
+            }
+            Action::ResetAll | Action::Discard => self.sets.clear(),
+        }
+        self.version += 1;
+    }
+
+    /// SQL that brings a server connection to this state; `fresh` skips the RESET ALL.
+    pub fn replay_sql(&self, fresh: bool) -> String {
+        let mut sql = String::new();
+        if !fresh {
+            sql.push_str("RESET ALL;");
+        }
+        for (_, s) in self.startup.iter().chain(self.sets.iter()) {
+            sql.push_str(s);
+            sql.push(';');
+        }
+        sql
+    }
+}
+
+fn push_set(list: &mut Vec<(String, String)>, name: &str, value: &str) {
+    let lname = name.to_ascii_lowercase();
+    list.retain(|(n, _)| *n != lname);
+    list.push((
+        lname,
+        format!("SET {name} TO '{}'", value.replace('\'', "''")),
+    ));
+}
+
+/// Parameter names we are willing to put unquoted into a SET statement.
+fn is_plain_name(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 63
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Parses libpq's `options` startup value: `-c name=value` and `--name=value`, with `\ ` escapes.
+fn parse_options(options: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let mut out = Vec::new();
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let setting = if w == "-c" {
+            it.next()
+        } else if let Some(rest) = w.strip_prefix("--") {
+            Some(rest.to_string())
+        } else {
+            w.strip_prefix("-c").map(str::to_string)
+        };
+        if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            let k = k.replace('-', "_");
+            if is_plain_name(&k) {
+                out.push((k, v.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_params_and_options_become_sets() {
+        let v = SessionVars::from_startup(&[
+            ("application_name".into(), "it's".into()),
+            (
+                "options".into(),
+                "-c search_path=a,b --statement-timeout=5s".into(),
+            ),
+        ]);
+        assert_eq!(
+            v.replay_sql(true),
+            "SET application_name TO 'it''s';SET search_path TO 'a,b';SET statement_timeout TO '5s';"
+        );
+        assert_eq!(v.version, 1);
+    }
+
+    #[test]
+    fn set_reset_and_reset_all() {
+        let mut v = SessionVars::default();
+        assert!(v.is_empty());
+        v.apply(&Action::Set {
+            name: "search_path".into(),
+            sql: "SET search_path TO x".into(),
+        });
+        v.apply(&Action::Set {
+            name: "search_path".into(),
+            sql: "SET search_path TO y".into(),
+        });
+        assert_eq!(v.replay_sql(false), "RESET ALL;SET search_path TO y;");
+        v.apply(&Action::Reset("search_path".into()));
+        assert!(v.is_empty());
+        v.apply(&Action::Set {
+            name: "a".into(),
+            sql: "SET a=1".into(),
+        });
+        v.apply(&Action::ResetAll);
+        assert!(v.is_empty());
+        assert_eq!(v.version, 5);
+    }
+}

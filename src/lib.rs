@@ -1,0 +1,14 @@
+//! switchyard: a database-aware load-balancing proxy for PostgreSQL (MySQL and TCP to come).
+//!
+//! Data flows listener -> session -> router -> pool -> backend; monitors publish cluster
+//! snapshots that sessions read lock-free.
+
+pub mod backend;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod frontend;
+pub mod monitor;
+pub mod pool;
+pub mod route;
+pub mod server;

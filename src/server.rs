@@ -1,0 +1,108 @@
+//! Process assembly: listeners, monitors and signal handling for a loaded config.
+
+use crate::cluster::ClusterState;
+use crate::config::Config;
+use crate::frontend::pg::{serve, ClusterContext};
+use crate::monitor::Monitors;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cluster {cluster}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Cluster name.
+        cluster: String,
+        /// Address.
+        addr: String,
+        /// The bind error.
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default "info").
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// A running switchyard: the bound listeners and a way to stop it (used by tests too).
+pub struct Running {
+    shutdown: watch::Sender<bool>,
+    /// Addresses actually bound, one per cluster in config order.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// Per-cluster contexts, in config order.
+    pub clusters: Vec<Arc<ClusterContext>>,
+}
+
+impl Running {
+    /// Stops accepting and stops the monitors.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Binds every listener, runs the first health probes, and starts serving.
+pub async fn start(config: Config) -> Result<Running, ServerError> {
+    let (tx, rx) = watch::channel(false);
+    let general = Arc::new(config.general.clone());
+    let mut addrs = Vec::new();
+    let mut clusters = Vec::new();
+    let mut listeners = Vec::new();
+    for c in &config.clusters {
+        let listener = TcpListener::bind(&c.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                cluster: c.name.clone(),
+                addr: c.listen.clone(),
+                source,
+            })?;
+        addrs.push(listener.local_addr().map_err(|source| ServerError::Bind {
+            cluster: c.name.clone(),
+            addr: c.listen.clone(),
+            source,
+        })?);
+        listeners.push(listener);
+    }
+    for (c, listener) in config.clusters.iter().zip(listeners) {
+        let cfg = Arc::new(c.clone());
+        let state = Arc::new(ClusterState::new(&cfg));
+        Monitors::start(cfg.clone(), state.clone(), rx.clone()).await;
+        let ctx = Arc::new(ClusterContext::new(cfg, general.clone(), state));
+        tracing::info!(cluster = %c.name, listen = %c.listen, "serving");
+        tokio::spawn(serve(ctx.clone(), listener, rx.clone()));
+        clusters.push(ctx);
+    }
+    Ok(Running {
+        shutdown: tx,
+        addrs,
+        clusters,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let grace = config.general.shutdown_grace;
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
+    let running = start(config).await?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    running.stop();
+    // Sessions finish on their own; graceful draining arrives with the traffic-control issue.
+    tokio::time::sleep(grace.min(std::time::Duration::from_millis(200))).await;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Shared helpers for integration tests: a switchyard in front of a real PostgreSQL topology.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
+use switchyard::config::Config;
+use switchyard::frontend::pg::ClusterContext;
+use switchyard_testbed::PgCluster;
+use tokio_postgres::{Client, NoTls};
+
+/// A switchyard serving one cluster, on a runtime thread of its own so it outlives each test's runtime.
+pub struct Proxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The cluster's shared state, to watch what the proxy believes.
+    pub ctx: Arc<ClusterContext>,
+}
+
+/// Config text for `pg` with replica weights `weights` (primary weight 1), plus `extra` cluster keys.
+pub fn config_for(pg: &PgCluster, weights: &[u32], extra: &str) -> String {
+    let mut text = format!(
+        "[general]\nstartup_timeout = \"2s\"\nmax_message_bytes = 1048576\n\n[[clusters]]\nname = \"test\"\nlisten = \"127.0.0.1:0\"\nhealth_check_interval = \"200ms\"\nhealth_check_timeout = \"1s\"\n{extra}\n[[clusters.users]]\nname = \"app\"\npassword = \"app\"\n"
+    );
+    for (i, n) in pg.nodes().iter().enumerate() {
+        let w = if i == 0 {
+            1
+        } else {
+            weights.get(i - 1).copied().unwrap_or(1)
+        };
+        text += &format!(
+            "\n[[clusters.nodes]]\nname = \"{}\"\naddr = \"127.0.0.1:{}\"\nweight = {w}\n",
+            n.name, n.port
+        );
+    }
+    text
+}
+
+/// Starts a proxy for `config` (TOML text) on its own runtime thread.
+pub fn start_proxy(config: &str) -> Proxy {
+    let cfg = Config::parse(config, "test.toml").expect("test config is valid");
+    if std::env::var("SWITCHYARD_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env(
+                "SWITCHYARD_TEST_LOG",
+            ))
+            .with_test_writer()
+            .try_init();
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let running = switchyard::server::start(cfg).await.expect("proxy starts");
+            tx.send((running.addrs[0], running.clusters[0].clone()))
+                .expect("report address");
+            std::future::pending::<()>().await;
+        });
+    });
+    let (addr, ctx) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("proxy started");
+    Proxy { addr, ctx }
+}
+
+/// One proxy per test binary over the shared topology, replicas weighted 1:3.
+pub fn shared_proxy() -> &'static Proxy {
+    static P: OnceLock<Proxy> = OnceLock::new();
+    P.get_or_init(|| start_proxy(&config_for(switchyard_testbed::shared_pg(), &[1, 3], "")))
+}
+
+/// key=value connection string for the proxy.
+pub fn conn_str(addr: SocketAddr, user: &str, password: &str) -> String {
+    format!(
+        "host={} port={} user={user} password={password} dbname=app",
+        addr.ip(),
+        addr.port()
+    )
+}
+
+/// A tokio-postgres client through the proxy, as app/app.
+pub async fn connect(addr: SocketAddr) -> Client {
+    let (client, conn) = tokio_postgres::connect(&conn_str(addr, "app", "app"), NoTls)
+        .await
+        .expect("connect through the proxy");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// Polls `f` every 50 ms until it is true or `timeout` passes; returns whether it became true.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Port of the node a statement ran on, and whether it was in recovery.
+pub async fn where_ran(c: &Client, sql_prefix: &str) -> (u16, bool) {
+    let row = c
+        .query_one(
+            &format!("{sql_prefix}SELECT inet_server_port(), pg_is_in_recovery()"),
+            &[],
+        )
+        .await
+        .expect("where query");
+    let port: i32 = row.get(0);
+    (port as u16, row.get(1))
+}

@@ -1,0 +1,33 @@
+//! Real PostgreSQL topologies on loopback for switchyard's integration tests, demo and
+//! benchmarks: one primary and N streaming replicas in a temp dir, on free ports.
+//!
+//! ```no_run
+//! let pg = switchyard_testbed::shared_pg();
+//! assert_eq!(pg.psql(1, "SELECT pg_is_in_recovery()").unwrap(), "t");
+//! ```
+
+mod cluster;
+mod error;
+mod node;
+mod os;
+mod watchdog;
+
+use std::sync::OnceLock;
+
+pub use cluster::{PgCluster, PgOptions};
+pub use error::TestbedError;
+pub use node::PgNode;
+pub use watchdog::SCRIPT as WATCHDOG_SCRIPT;
+
+/// One topology (default options) shared by every test in a test binary, started on first
+/// use. Its Drop never runs; the cluster's watchdog removes it once the process has exited.
+///
+/// # Panics
+/// If the cluster cannot be started (the message carries the cause and the server log).
+pub fn shared_pg() -> &'static PgCluster {
+    static SHARED: OnceLock<PgCluster> = OnceLock::new();
+    SHARED.get_or_init(|| match PgCluster::start(PgOptions::default()) {
+        Ok(cluster) => cluster,
+        Err(e) => panic!("switchyard-testbed: cannot start the shared PostgreSQL cluster: {e}"),
+    })
+}
