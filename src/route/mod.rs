@@ -1,7 +1,7 @@
 //! Statement routing: classify SQL text into a routing intent.
 //!
-//! The types live here so the admin console and the session layer can name them without
-//! reaching into the classifier; `classify` re-exports them under the names the router uses.
+//! The result types live here, next to the API they describe; `classify` re-exports them so
+//! both `route::Effect` and `route::classify::Effect` name the same type.
 pub mod classify;
 pub mod lexer;
 
@@ -15,6 +15,20 @@ use std::ops::Range;
 pub struct ClassifyOptions {
     /// Extra functions (lowercase, unqualified names) that have side effects and force the primary.
     pub side_effect_functions: Vec<String>,
+}
+
+impl ClassifyOptions {
+    /// True if calling `name` (unqualified, any case) must go to the primary: a built-in
+    /// side-effect function or one from the config (whose schema, if given, is ignored).
+    pub fn is_side_effect(&self, name: &str) -> bool {
+        SIDE_EFFECT_FUNCTIONS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+            || self.side_effect_functions.iter().any(|f| {
+                let unqualified = f.rsplit('.').next().unwrap_or(f);
+                unqualified.eq_ignore_ascii_case(name)
+            })
+    }
 }
 
 /// Where a statement may run.
@@ -194,20 +208,6 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl ClassifyOptions {
-    /// True if calling `name` (unqualified, any case) must go to the primary: a built-in
-    /// side-effect function or one from the config (whose schema, if given, is ignored).
-    pub fn is_side_effect(&self, name: &str) -> bool {
-        SIDE_EFFECT_FUNCTIONS
-            .iter()
-            .any(|f| f.eq_ignore_ascii_case(name))
-            || self.side_effect_functions.iter().any(|f| {
-                let unqualified = f.rsplit('.').next().unwrap_or(f);
-                unqualified.eq_ignore_ascii_case(name)
-            })
     }
 }
 
