@@ -71,11 +71,7 @@ impl Batch {
                 Effect::Reset { name } => self.actions.push(Action::Reset(name.clone())),
                 Effect::ResetAll => self.actions.push(Action::ResetAll),
                 Effect::Discard => self.actions.push(Action::Discard),
-                Effect::Pin(why) => {
-                    if self.pin.is_none() {
-                        self.pin = Some(why);
-                    }
-                }
+                Effect::Pin(why) if self.pin.is_none() => self.pin = Some(why),
                 _ => {}
             }
         }

@@ -143,7 +143,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         Ok(_) => tracing::debug!("client left"),
         Err(e) => {
             tracing::info!("session ended: {e}");
-            session.to_client(pg::error_response("FATAL", e.sqlstate(), &e.to_string()));
+            session.queue_client(pg::error_response("FATAL", e.sqlstate(), &e.to_string()));
             let _ = tokio::time::timeout(Duration::from_secs(1), session.flush_client()).await;
         }
     }
@@ -241,7 +241,7 @@ impl Session {
         for slot in self.links.iter_mut() {
             let Some(link) = slot.take() else { continue };
             if !link.idle()
-                || link.conn.inbuf.len() > 0
+                || !link.conn.inbuf.is_empty()
                 || !snapshot_nodes
                     .node(link.conn.node)
                     .is_some_and(|n| n.usable())

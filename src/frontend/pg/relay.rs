@@ -81,11 +81,9 @@ impl Session {
                             }
                         }
                     }
-                    b'C' => {
-                        if !internal && pg::command_tag(body).is_ok_and(|t| t == "ROLLBACK") {
-                            if let Some(p) = link.outstanding.front_mut() {
-                                p.rolled_back = true;
-                            }
+                    b'C' if !internal && pg::command_tag(body).is_ok_and(|t| t == "ROLLBACK") => {
+                        if let Some(p) = link.outstanding.front_mut() {
+                            p.rolled_back = true;
                         }
                     }
                     b'Z' => {
@@ -210,11 +208,11 @@ impl Session {
             "server connection to node {name} was lost ({why}); the statement did not complete, the session is still usable"
         );
         for _ in &lost {
-            self.to_client(pg::error_response("ERROR", "08006", &msg));
-            self.to_client(pg::ready_for_query(b'I'));
+            self.queue_client(pg::error_response("ERROR", "08006", &msg));
+            self.queue_client(pg::ready_for_query(b'I'));
         }
         if cut_batch {
-            self.to_client(pg::error_response("ERROR", "08006", &msg));
+            self.queue_client(pg::error_response("ERROR", "08006", &msg));
         }
     }
 }

@@ -195,11 +195,11 @@ impl Session {
     /// Answers a batch that could not be sent with an error, keeping the protocol in step.
     pub(super) fn fail_batch(&mut self, batch: &Batch, f: RouteFailure) {
         tracing::warn!(session = self.id, code = f.code, "{}", f.message);
-        self.to_client(pg::error_response("ERROR", f.code, &f.message));
+        self.queue_client(pg::error_response("ERROR", f.code, &f.message));
         self.open_actions.clear();
         if batch.has_sync {
             let status = self.tx_status;
-            self.to_client(pg::ready_for_query(status));
+            self.queue_client(pg::ready_for_query(status));
         } else {
             self.discard_until_sync = true;
         }

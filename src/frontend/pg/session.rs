@@ -129,7 +129,7 @@ impl Session {
     }
 
     /// Queues a message for the client.
-    pub(super) fn to_client(&mut self, b: bytes::Bytes) {
+    pub(super) fn queue_client(&mut self, b: bytes::Bytes) {
         self.cout.push(b);
     }
 
@@ -245,7 +245,7 @@ impl Session {
                         if frame.tag == b'S' {
                             self.discard_until_sync = false;
                             let status = self.tx_status;
-                            self.to_client(pg::ready_for_query(status));
+                            self.queue_client(pg::ready_for_query(status));
                         }
                         continue;
                     }
