@@ -101,9 +101,9 @@ impl ClusterState {
         }
     }
 
-    /// The latest snapshot.
-    pub fn load(&self) -> Arc<ClusterSnapshot> {
-        self.current.load_full()
+    /// The latest snapshot, as a cheap guard for the hot path (no reference count touched).
+    pub fn load(&self) -> arc_swap::Guard<Arc<ClusterSnapshot>> {
+        self.current.load()
     }
 
     /// Applies `change` to a copy of the node list and publishes it if anything changed.

@@ -149,8 +149,10 @@ pub struct Link {
     pub completions: Completions,
     /// Statements prepared on this server, by name, with the generation prepared.
     pub prepared: HashMap<String, u64>,
-    /// Session state version applied here; None for a connection with no session state at all.
+    /// Session state version this connection matches; None until first checked.
     pub applied: Option<u64>,
+    /// Session settings were changed here (replayed or SET by the client): reset before pooling.
+    pub touched: bool,
     /// Transaction status from the last ReadyForQuery.
     pub status: u8,
     /// Session state here can't be rebuilt (temporary tables, locks...): reset before pooling.
@@ -167,6 +169,7 @@ impl Link {
             completions: Completions::default(),
             prepared: HashMap::new(),
             applied: None,
+            touched: false,
             status: b'I',
             dirty: false,
         }

@@ -107,7 +107,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     tracing::debug!(%user, %database, "logged in");
     let vars = SessionVars::from_startup(&params);
     let (key, cancel_slot) = ctx.cancels.register();
-    let first = match first_connection(&ctx, &user, &database, &vars).await {
+    let (first, touched) = match first_connection(&ctx, &user, &database, &vars).await {
         Ok(c) => c,
         Err(msg) => {
             let _ = stream
@@ -138,7 +138,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         vars,
         cancel_slot,
     });
-    session.adopt_first(first, client_params);
+    session.adopt_first(first, touched, client_params);
     match session.run().await {
         Ok(_) => tracing::debug!("client left"),
         Err(e) => {
@@ -158,7 +158,7 @@ async fn first_connection(
     user: &str,
     database: &str,
     vars: &SessionVars,
-) -> Result<ServerConn, String> {
+) -> Result<(ServerConn, bool), String> {
     let snap = ctx.state.load();
     let primary = snap.primary().map(|p| p.id);
     let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
@@ -193,21 +193,17 @@ async fn first_connection(
         };
         match conn {
             Ok(mut c) => {
-                if !vars.is_empty()
-                    && !c
-                        .run_quietly(
-                            &vars.replay_sql(true),
-                            ctx.general.connect_timeout,
-                            ctx.general.max_message_bytes,
-                        )
-                        .await
-                {
+                let Some(sql) = vars.replay_sql(true, &c.params) else {
+                    return Ok((c, false));
+                };
+                let (timeout, max) = (ctx.general.connect_timeout, ctx.general.max_message_bytes);
+                if !c.run_quietly(&sql, timeout, max).await {
                     return Err(format!(
                         "node {}: the startup parameters were not accepted",
                         n.name
                     ));
                 }
-                return Ok(c);
+                return Ok((c, true));
             }
             Err(e) => {
                 // A login the server refuses is the same on every node: report it as the server said.
@@ -224,12 +220,16 @@ async fn first_connection(
 
 impl Session {
     /// Takes the first connection into the session as an up-to-date link.
-    fn adopt_first(&mut self, conn: ServerConn, client_params: Vec<(String, String)>) {
+    fn adopt_first(
+        &mut self,
+        conn: ServerConn,
+        touched: bool,
+        client_params: Vec<(String, String)>,
+    ) {
         let node = conn.node;
         let mut link = super::link::Link::new(conn);
-        if !self.vars.is_empty() {
-            link.applied = Some(self.vars.version);
-        }
+        link.applied = Some(self.vars.version);
+        link.touched = touched;
         self.links[node] = Some(link);
         self.client_params = client_params;
     }
@@ -248,7 +248,7 @@ impl Session {
             {
                 continue;
             }
-            let dirty = link.dirty || link.applied.is_some() || !link.prepared.is_empty();
+            let dirty = link.dirty || link.touched || !link.prepared.is_empty();
             let key = PoolKey {
                 node: link.conn.node,
                 user: self.user.clone(),

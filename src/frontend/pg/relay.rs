@@ -163,6 +163,7 @@ impl Session {
             // The statements ran on this node, so it already has the new state.
             if let Some(l) = self.links[node].as_mut() {
                 l.applied = Some(self.vars.version);
+                l.touched = true;
             }
         }
     }

@@ -251,16 +251,18 @@ impl Session {
             );
             return;
         };
-        let needs_replay = link.applied != Some(self.vars.version)
-            && !(link.applied.is_none() && self.vars.is_empty())
-            && link.status == b'I';
-        if needs_replay {
-            link.out
-                .push(pg::query(&self.vars.replay_sql(link.applied.is_none())));
-            link.outstanding.push_back(Pending {
-                internal: true,
-                ..Pending::default()
-            });
+        if link.applied != Some(self.vars.version) && link.status == b'I' {
+            if let Some(sql) = self
+                .vars
+                .replay_sql(link.applied.is_none() && !link.touched, &link.conn.params)
+            {
+                link.out.push(pg::query(&sql));
+                link.outstanding.push_back(Pending {
+                    internal: true,
+                    ..Pending::default()
+                });
+                link.touched = true;
+            }
             link.applied = Some(self.vars.version);
         }
         let retryable = batch.has_sync
@@ -354,10 +356,14 @@ impl Session {
             self.open_actions = actions;
         }
         self.active = Some(node);
-        let target = CancelTarget {
-            addr: self.ctx.config.nodes[node].addr.clone(),
-            key: link.conn.key,
-        };
-        *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+        // Cancels go to the server running the client's work; update only when that changes.
+        if self.cancel_for != Some((node, link.conn.key)) {
+            self.cancel_for = Some((node, link.conn.key));
+            let target = CancelTarget {
+                addr: self.ctx.config.nodes[node].addr.clone(),
+                key: link.conn.key,
+            };
+            *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+        }
     }
 }

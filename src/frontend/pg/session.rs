@@ -57,6 +57,8 @@ pub struct Session {
     /// ParameterStatus values the client has been told.
     pub(super) client_params: Vec<(String, String)>,
     pub(super) cancel_slot: CancelSlot,
+    /// (node, server key) the cancel slot points at.
+    pub(super) cancel_for: Option<(usize, (i32, i32))>,
     pub(super) max_message: usize,
 }
 
@@ -124,6 +126,7 @@ impl Session {
             picker: ReplicaPicker::default(),
             client_params: Vec::new(),
             cancel_slot: p.cancel_slot,
+            cancel_for: None,
             max_message,
         }
     }

@@ -21,7 +21,8 @@ pub enum Action {
 /// The settings a client has made, as statements to replay in order.
 #[derive(Debug, Default)]
 pub struct SessionVars {
-    startup: Vec<(String, String)>,
+    /// (lowercased name, value, SET statement) from the startup packet.
+    startup: Vec<(String, String, String)>,
     sets: Vec<(String, String)>,
     /// Bumped on every change, so a server connection knows whether it is current.
     pub version: u64,
@@ -34,10 +35,10 @@ impl SessionVars {
         for (k, v) in params {
             if k == "options" {
                 for (name, value) in parse_options(v) {
-                    push_set(&mut startup, &name, &value);
+                    push_startup(&mut startup, &name, &value);
                 }
             } else if is_plain_name(k) {
-                push_set(&mut startup, k, v);
+                push_startup(&mut startup, k, v);
             }
         }
         SessionVars {
@@ -48,6 +49,7 @@ impl SessionVars {
     }
 
     /// True when nothing needs replaying on a fresh server connection.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.startup.is_empty() && self.sets.is_empty()
     }
@@ -68,27 +70,37 @@ impl SessionVars {
         self.version += 1;
     }
 
-    /// SQL that brings a server connection to this state; `fresh` skips the RESET ALL.
-    pub fn replay_sql(&self, fresh: bool) -> String {
+    /// SQL that brings a server connection to this state, or None when it is already there.
+    /// A `fresh` connection (no session state yet) skips RESET ALL and the startup settings
+    /// whose value the server already reported in `server` (its ParameterStatus values).
+    pub fn replay_sql(&self, fresh: bool, server: &[(String, String)]) -> Option<String> {
         let mut sql = String::new();
         if !fresh {
             sql.push_str("RESET ALL;");
         }
-        for (_, s) in self.startup.iter().chain(self.sets.iter()) {
-            sql.push_str(s);
+        for (name, value, stmt) in &self.startup {
+            let same = fresh
+                && server
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.eq_ignore_ascii_case(value));
+            if !same {
+                sql.push_str(stmt);
+                sql.push(';');
+            }
+        }
+        for (_, stmt) in &self.sets {
+            sql.push_str(stmt);
             sql.push(';');
         }
-        sql
+        (!sql.is_empty()).then_some(sql)
     }
 }
 
-fn push_set(list: &mut Vec<(String, String)>, name: &str, value: &str) {
+fn push_startup(list: &mut Vec<(String, String, String)>, name: &str, value: &str) {
     let lname = name.to_ascii_lowercase();
-    list.retain(|(n, _)| *n != lname);
-    list.push((
-        lname,
-        format!("SET {name} TO '{}'", value.replace('\'', "''")),
-    ));
+    list.retain(|(n, _, _)| *n != lname);
+    let stmt = format!("SET {name} TO '{}'", value.replace('\'', "''"));
+    list.push((lname, value.to_string(), stmt));
 }
 
 /// Parameter names we are willing to put unquoted into a SET statement.
@@ -157,10 +169,16 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            v.replay_sql(true),
-            "SET application_name TO 'it''s';SET search_path TO 'a,b';SET statement_timeout TO '5s';"
+            v.replay_sql(true, &[]).as_deref(),
+            Some("SET application_name TO 'it''s';SET search_path TO 'a,b';SET statement_timeout TO '5s';")
         );
         assert_eq!(v.version, 1);
+        // Values the server already has are not sent to a fresh connection.
+        let server = [("Application_Name".to_string(), "it's".to_string())];
+        assert_eq!(
+            v.replay_sql(true, &server).as_deref(),
+            Some("SET search_path TO 'a,b';SET statement_timeout TO '5s';")
+        );
     }
 
     #[test]
@@ -175,7 +193,11 @@ mod tests {
             name: "search_path".into(),
             sql: "SET search_path TO y".into(),
         });
-        assert_eq!(v.replay_sql(false), "RESET ALL;SET search_path TO y;");
+        assert_eq!(
+            v.replay_sql(false, &[]).as_deref(),
+            Some("RESET ALL;SET search_path TO y;")
+        );
+        assert_eq!(SessionVars::default().replay_sql(true, &[]), None);
         v.apply(&Action::Reset("search_path".into()));
         assert!(v.is_empty());
         v.apply(&Action::Set {

@@ -218,6 +218,9 @@ impl PgCluster {
 
     /// `host=127.0.0.1 port=N user=.. password=.. dbname=..`: the application role over TCP
     /// (SCRAM), in tokio-postgres / libpq key=value form.
+    ///
+    /// # Panics
+    /// If `i` is not a node index.
     pub fn app_url(&self, i: usize) -> String {
         let o = &self.opts;
         format!(
@@ -231,6 +234,9 @@ impl PgCluster {
 
     /// The `postgres` superuser over node `i`'s unix socket (trust), database as in the
     /// options, in tokio-postgres / libpq key=value form.
+    ///
+    /// # Panics
+    /// If `i` is not a node index.
     pub fn admin_url(&self, i: usize) -> String {
         let n = &self.nodes[i];
         format!(
@@ -244,7 +250,7 @@ impl PgCluster {
     /// Runs SQL (one or more statements, each sent on its own) as superuser on node `i` with
     /// `psql -XAtq -v ON_ERROR_STOP=1`; returns trimmed stdout.
     pub fn psql(&self, i: usize, sql: &str) -> Result<String, TestbedError> {
-        self.psql_db(i, &self.opts.database.clone(), sql)
+        self.psql_db(i, &self.opts.database, sql)
     }
 
     fn psql_db(&self, i: usize, db: &str, sql: &str) -> Result<String, TestbedError> {
@@ -337,4 +343,17 @@ fn quote_conn(s: &str) -> String {
         return s.to_owned();
     }
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_conn;
+
+    #[test]
+    fn conn_values_are_quoted_only_when_needed() {
+        assert_eq!(quote_conn("app"), "app");
+        assert_eq!(quote_conn(""), "''");
+        assert_eq!(quote_conn("a b"), "'a b'");
+        assert_eq!(quote_conn(r"it's\"), r"'it\'s\\'");
+    }
 }

@@ -6,6 +6,8 @@
 //! assert_eq!(pg.psql(1, "SELECT pg_is_in_recovery()").unwrap(), "t");
 //! ```
 
+#![warn(missing_docs)]
+
 mod cluster;
 mod error;
 mod node;
@@ -17,7 +19,6 @@ use std::sync::OnceLock;
 pub use cluster::{PgCluster, PgOptions};
 pub use error::TestbedError;
 pub use node::PgNode;
-pub use watchdog::SCRIPT as WATCHDOG_SCRIPT;
 
 /// One topology (default options) shared by every test in a test binary, started on first
 /// use. Its Drop never runs; the cluster's watchdog removes it once the process has exited.

@@ -12,7 +12,7 @@ use crate::os::{pid_of, signal_pid};
 
 /// Arguments: parent pid, base dir, then every data dir. Postmasters get an immediate
 /// shutdown first (SIGQUIT, so they remove their SysV shared memory) and SIGKILL after 5 s.
-pub const SCRIPT: &str = r#"
+const SCRIPT: &str = r#"
 parent=$1; base=$2; shift 2
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 alive() { read -r _ _ st _ < "/proc/$1/stat" 2>/dev/null && [ "$st" != Z ]; }

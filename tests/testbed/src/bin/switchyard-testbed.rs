@@ -171,3 +171,30 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_args, sh_quote};
+
+    fn parse(args: &[&str]) -> Result<(usize, Option<String>), String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+            .map(|a| (a.replicas, a.env_file.map(|p| p.display().to_string())))
+    }
+
+    #[test]
+    fn args() {
+        assert_eq!(parse(&["pg"]), Ok((2, None)));
+        assert_eq!(
+            parse(&["pg", "--replicas", "1", "--env-file=/x"]),
+            Ok((1, Some("/x".into())))
+        );
+        assert!(parse(&["pg", "--replicas", "two"]).is_err());
+        assert!(parse(&["mysql"]).is_err());
+        assert_eq!(parse(&["--help"]), Err(String::new()));
+    }
+
+    #[test]
+    fn env_values_survive_sh() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+    }
+}

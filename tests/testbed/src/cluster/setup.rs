@@ -65,7 +65,7 @@ impl PgCluster {
              ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT ALL ON SEQUENCES TO {user};\n",
             user = quote_ident(&o.user),
         );
-        self.psql_db(0, &o.database.clone(), &grants)?;
+        self.psql_db(0, &o.database, &grants)?;
         Ok(())
     }
 
@@ -187,4 +187,16 @@ fn quote_ident(s: &str) -> String {
 /// `'text'` with embedded quotes doubled (standard_conforming_strings is on).
 fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{quote_ident, quote_literal};
+
+    #[test]
+    fn sql_quoting_doubles_embedded_quotes() {
+        assert_eq!(quote_ident("app"), "\"app\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
 }
