@@ -207,9 +207,6 @@ impl PgCluster {
         if p.child.is_some() {
             return Ok(());
         }
-        // node.conf again, in case pg_rewind or a test replaced it.
-        node.write_conf()?;
-        self.runner.give(&node.conf_file)?;
         let child = launch(&self.runner, node, STEP_TIMEOUT)?;
         p.child = Some(child);
         p.status = Status::Running;

@@ -5,8 +5,7 @@ use std::sync::Mutex;
 
 use super::{PgCluster, STEP_TIMEOUT};
 use crate::error::TestbedError;
-use crate::node::{launch, LaunchError};
-use crate::node::{PgNode, Proc, Status};
+use crate::node::{launch, LaunchError, PgNode, Proc, Status};
 use crate::os::{free_port, run, Runner};
 
 /// Port collisions with other processes are retried this often.
