@@ -3,7 +3,7 @@
 
 mod common;
 
-use bytes::{Buf, BufMut, BytesMut};
+use common::raw::*;
 use common::*;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,75 +14,6 @@ use tokio::net::TcpStream;
 fn md5_proxy() -> &'static Proxy {
     static P: OnceLock<Proxy> = OnceLock::new();
     P.get_or_init(|| start_proxy(&config_for(shared_pg(), &[1, 1], "auth = \"md5\"")))
-}
-
-/// Reads one backend message (tag, body) with a timeout.
-async fn read_msg(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let work = async {
-        let tag = s.read_u8().await.ok()?;
-        let len = s.read_i32().await.ok()?;
-        let mut body = vec![0; usize::try_from(len).ok()?.checked_sub(4)?];
-        s.read_exact(&mut body).await.ok()?;
-        Some((tag, body))
-    };
-    tokio::time::timeout(Duration::from_secs(10), work)
-        .await
-        .ok()
-        .flatten()
-}
-
-fn sqlstate(body: &[u8]) -> String {
-    let mut b = body;
-    while b.has_remaining() {
-        let field = b.get_u8();
-        if field == 0 {
-            break;
-        }
-        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        let value = String::from_utf8_lossy(&b[..end]).to_string();
-        b.advance((end + 1).min(b.len()));
-        if field == b'C' {
-            return value;
-        }
-    }
-    String::new()
-}
-
-/// Logs in as app/app over md5 by hand and waits for ReadyForQuery.
-async fn raw_login(p: &Proxy) -> TcpStream {
-    let mut s = TcpStream::connect(p.addr).await.expect("connect");
-    let mut params = BytesMut::new();
-    for (k, v) in [("user", "app"), ("database", "app")] {
-        params.put_slice(k.as_bytes());
-        params.put_u8(0);
-        params.put_slice(v.as_bytes());
-        params.put_u8(0);
-    }
-    params.put_u8(0);
-    let mut msg = BytesMut::new();
-    msg.put_i32(8 + params.len() as i32);
-    msg.put_i32(196608);
-    msg.put_slice(&params);
-    s.write_all(&msg).await.expect("startup");
-    let (tag, body) = read_msg(&mut s).await.expect("auth request");
-    assert_eq!(tag, b'R');
-    assert_eq!(&body[..4], &5i32.to_be_bytes(), "md5 requested");
-    let salt: [u8; 4] = body[4..8].try_into().expect("salt");
-    let hash = postgres_protocol::authentication::md5_hash(b"app", b"app", salt);
-    let mut pw = BytesMut::new();
-    pw.put_u8(b'p');
-    pw.put_i32(4 + hash.len() as i32 + 1);
-    pw.put_slice(hash.as_bytes());
-    pw.put_u8(0);
-    s.write_all(&pw).await.expect("password");
-    loop {
-        let (tag, body) = read_msg(&mut s).await.expect("login reply");
-        match tag {
-            b'Z' => return s,
-            b'E' => panic!("login failed: {}", sqlstate(&body)),
-            _ => {}
-        }
-    }
 }
 
 /// Sends `bytes` after login; expects an 08P01 error and then the connection closed.

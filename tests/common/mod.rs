@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: a switchyard in front of a real PostgreSQL topology.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -109,9 +109,9 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     let (key, cancel_slot) = ctx.cancels.register();
     let (first, touched) = match first_connection(&ctx, &user, &database, &vars).await {
         Ok(c) => c,
-        Err(msg) => {
+        Err((code, msg)) => {
             let _ = stream
-                .write_all(&pg::error_response("FATAL", "08001", &msg))
+                .write_all(&pg::error_response("FATAL", &code, &msg))
                 .await;
             ctx.cancels.unregister(key);
             return;
@@ -158,7 +158,7 @@ async fn first_connection(
     user: &str,
     database: &str,
     vars: &SessionVars,
-) -> Result<(ServerConn, bool), String> {
+) -> Result<(ServerConn, bool), (String, String)> {
     let snap = ctx.state.load();
     let primary = snap.primary().map(|p| p.id);
     let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
@@ -198,24 +198,22 @@ async fn first_connection(
                 };
                 let (timeout, max) = (ctx.general.connect_timeout, ctx.general.max_message_bytes);
                 if !c.run_quietly(&sql, timeout, max).await {
-                    return Err(format!(
-                        "node {}: the startup parameters were not accepted",
-                        n.name
-                    ));
+                    let msg = format!("node {}: the startup parameters were not accepted", n.name);
+                    return Err(("22023".to_string(), msg));
                 }
                 return Ok((c, true));
             }
             Err(e) => {
                 // A login the server refuses is the same on every node: report it as the server said.
                 if !e.node_unreachable() {
-                    return Err(e.to_string());
+                    return Err((e.sqlstate().to_string(), e.to_string()));
                 }
                 ctx.state.report_failure(n.id, &e.to_string());
                 last = format!("could not connect to node {}: {e}", n.name);
             }
         }
     }
-    Err(last)
+    Err(("08001".to_string(), last))
 }
 
 impl Session {
