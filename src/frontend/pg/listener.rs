@@ -94,9 +94,14 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
             database,
             params,
         }) => (user, database, params),
+        Err(FrontendError::Io(e)) => {
+            // Port probes and health checks connect and leave: not worth more than debug.
+            tracing::debug!("client left during startup: {e}");
+            return;
+        }
         Err(e) => {
             tracing::info!("startup failed: {e}");
-            if !matches!(e, FrontendError::Io(_)) {
+            {
                 let _ = stream
                     .write_all(&pg::error_response("FATAL", e.sqlstate(), &e.to_string()))
                     .await;

@@ -39,7 +39,6 @@ impl Session {
                     break;
                 }
                 let internal = link.outstanding.front().is_some_and(|p| p.internal);
-                tracing::trace!(node, tag = %char::from(tag), len, internal, completions = ?link.completions, "server message");
                 let mut forward = !internal;
                 let body = &link.conn.inbuf[run + 5..run + len];
                 match tag {

@@ -282,7 +282,6 @@ impl Session {
         let mut actions = std::mem::take(&mut self.open_actions);
         actions.append(&mut batch.actions);
         for frame in batch.frames {
-            tracing::trace!(node, tag = %char::from(frame.tag), "client message");
             let body = frame.body();
             match frame.tag {
                 b'P' => {
