@@ -1,4 +1,4 @@
-//! Losing nodes: reads carry on on the remaining replica, a lost primary gives the client an
+//! Losing nodes: reads carry on on the remaining replica (or the primary when none is left), a lost primary gives the client an
 //! 08xxx error naming the node while its session stays usable, and nodes that come back are
 //! readmitted. Runs its own topology, since it kills nodes.
 
@@ -63,10 +63,35 @@ async fn node_loss_and_return() {
     );
     assert_eq!(read_ports(&c, 20).await, HashSet::from([r1, r2]));
 
+    // With no replica left, reads fall back to the primary (logged), without errors.
+    pg.kill(1).expect("kill replica 1");
+    pg.kill(2).expect("kill replica 2");
+    assert!(
+        wait_until(Duration::from_secs(10), || health(&p, 1) == Health::Down
+            && health(&p, 2) == Health::Down),
+        "replicas not marked down"
+    );
+    for _ in 0..10 {
+        let (port, in_recovery) = where_ran(&c, "").await;
+        assert_eq!((port, in_recovery), (pg.nodes()[0].port, false));
+    }
+    pg.start_node(1).expect("restart replica 1");
+    pg.start_node(2).expect("restart replica 2");
+    assert!(
+        wait_until(Duration::from_secs(15), || health(&p, 1) == Health::Up
+            && health(&p, 2) == Health::Up),
+        "replicas not readmitted"
+    );
+    assert_eq!(read_ports(&c, 10).await, HashSet::from([r1, r2]));
+
     // The primary dies: a write fails with an 08xxx error naming it, the session stays usable.
     c.batch_execute("CREATE TABLE loss_t (v int)")
         .await
         .expect("ddl");
+    // ...with a transaction open on it, which is lost with it.
+    c.batch_execute("BEGIN; INSERT INTO loss_t VALUES (0)")
+        .await
+        .expect("open a transaction");
     pg.kill(0).expect("kill primary");
     let err = c
         .execute("INSERT INTO loss_t VALUES (1)", &[])
@@ -84,4 +109,16 @@ async fn node_loss_and_return() {
     c.execute("INSERT INTO loss_t VALUES (2)", &[])
         .await
         .expect("writes work again on the same session");
+    let row = c
+        .query_one(
+            "/* switchyard:primary */ SELECT count(*) FILTER (WHERE v = 0), count(*) FROM loss_t",
+            &[],
+        )
+        .await
+        .expect("count");
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (0, 1),
+        "the lost transaction left nothing"
+    );
 }

@@ -27,6 +27,8 @@ pub struct ServerConn {
     pub key: (i32, i32),
     /// When the connection was opened or last returned to a pool.
     pub since: Instant,
+    /// The node's incarnation when the connection was opened (see `NodeState::incarnation`).
+    pub incarnation: u64,
 }
 
 /// What `connect` needs to know.
@@ -47,6 +49,8 @@ pub struct ConnectSpec<'a> {
     pub timeout: Duration,
     /// Largest message accepted from the server.
     pub max_message: usize,
+    /// The node's current incarnation, recorded on the connection.
+    pub incarnation: u64,
 }
 
 /// Opens, authenticates and readies a server connection, all within `spec.timeout`.
@@ -125,6 +129,7 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
                     params,
                     key,
                     since: Instant::now(),
+                    incarnation: spec.incarnation,
                 })
             }
             // NoticeResponse and NegotiateProtocolVersion need no answer.

@@ -31,6 +31,9 @@ pub struct NodeState {
     pub role: Option<Role>,
     /// Health as last decided by the monitor or by passive checks.
     pub health: Health,
+    /// Bumped each time the node goes down: connections opened before belong to a server
+    /// that may have restarted since, and are not reused.
+    pub incarnation: u64,
 }
 
 impl NodeState {
@@ -89,6 +92,7 @@ impl ClusterState {
                 weight: n.weight,
                 role: n.role,
                 health: Health::Unknown,
+                incarnation: 0,
             })
             .collect();
         ClusterState {
@@ -112,6 +116,11 @@ impl ClusterState {
         let old = self.current.load_full();
         let mut nodes = old.nodes.clone();
         change(&mut nodes);
+        for (new, old) in nodes.iter_mut().zip(old.nodes.iter()) {
+            if new.health == Health::Down && old.health != Health::Down {
+                new.incarnation = old.incarnation + 1;
+            }
+        }
         let changed = nodes
             .iter()
             .zip(old.nodes.iter())

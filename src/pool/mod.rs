@@ -34,12 +34,13 @@ impl Pool {
         }
     }
 
-    /// Takes an idle connection for `key` that has not outlived the idle timeout.
-    pub fn take(&self, key: &PoolKey) -> Option<ServerConn> {
+    /// Takes an idle connection for `key` that has not outlived the idle timeout and was
+    /// opened in the node's current `incarnation`.
+    pub fn take(&self, key: &PoolKey, incarnation: u64) -> Option<ServerConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
         while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < self.idle_timeout {
+            if conn.since.elapsed() < self.idle_timeout && conn.incarnation == incarnation {
                 return Some(conn);
             }
         }

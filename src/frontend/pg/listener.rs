@@ -180,7 +180,7 @@ async fn first_connection(
             user: user.to_string(),
             database: database.to_string(),
         };
-        let conn = match ctx.pool.take(&key) {
+        let conn = match ctx.pool.take(&key, n.incarnation) {
             Some(c) => Ok(c),
             None => {
                 connect(&ConnectSpec {
@@ -192,6 +192,7 @@ async fn first_connection(
                     database,
                     timeout: ctx.general.connect_timeout,
                     max_message: ctx.general.max_message_bytes,
+                    incarnation: n.incarnation,
                 })
                 .await
             }

@@ -139,6 +139,10 @@ impl Session {
     /// Routes a batch, opening a server connection if needed; a read whose replica cannot be
     /// reached tries the next one. Failures become an error for this batch only.
     pub(super) async fn dispatch(&mut self, batch: Batch) -> Result<(), FrontendError> {
+        if let Some(f) = self.lost_transaction() {
+            self.fail_batch(&batch, f);
+            return Ok(());
+        }
         let attempts = self.links.len() + 1;
         for _ in 0..attempts {
             let node = match self.choose(&batch) {
@@ -192,6 +196,30 @@ impl Session {
         Ok(())
     }
 
+    /// The open transaction's server went down (and maybe came back) since the transaction
+    /// began: the transaction is gone, so say so instead of running on a new connection.
+    fn lost_transaction(&mut self) -> Option<RouteFailure> {
+        let node = self.txn_node.filter(|_| self.tx_status != b'I')?;
+        let snap = self.ctx.state.load();
+        let n = snap.node(node)?;
+        let link = self.links[node].as_ref();
+        if link.is_some_and(|l| l.conn.incarnation == n.incarnation) {
+            return None;
+        }
+        let message = format!(
+            "the server connection of this transaction (node {}) was lost; the transaction is rolled back and the session is still usable",
+            n.name
+        );
+        self.links[node] = None;
+        self.tx_status = b'I';
+        self.txn_node = None;
+        self.txn_actions.clear();
+        Some(RouteFailure {
+            code: "08006",
+            message,
+        })
+    }
+
     /// Answers a batch that could not be sent with an error, keeping the protocol in step.
     pub(super) fn fail_batch(&mut self, batch: &Batch, f: RouteFailure) {
         tracing::warn!(session = self.id, code = f.code, "{}", f.message);
@@ -207,15 +235,24 @@ impl Session {
 
     /// Makes sure the session has a connection to `node`, from the pool or new.
     async fn ensure_link(&mut self, node: usize) -> Result<(), crate::backend::BackendError> {
-        if self.links[node].is_some() {
-            return Ok(());
+        let incarnation = self
+            .ctx
+            .state
+            .load()
+            .node(node)
+            .map_or(0, |n| n.incarnation);
+        match &self.links[node] {
+            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
+            // The node went down since this connection was opened: it is likely dead.
+            Some(_) => self.links[node] = None,
+            None => {}
         }
         let key = PoolKey {
             node,
             user: self.user.clone(),
             database: self.database.clone(),
         };
-        let conn = match self.ctx.pool.take(&key) {
+        let conn = match self.ctx.pool.take(&key, incarnation) {
             Some(c) => c,
             None => {
                 let cfg = &self.ctx.config.nodes[node];
@@ -230,6 +267,7 @@ impl Session {
                     database: &self.database,
                     timeout: self.ctx.general.connect_timeout,
                     max_message: self.max_message,
+                    incarnation,
                 })
                 .await?
             }
