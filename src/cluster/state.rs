@@ -105,9 +105,15 @@ impl ClusterState {
         }
     }
 
-    /// The latest snapshot, as a cheap guard for the hot path (no reference count touched).
+    /// The latest snapshot, as a cheap guard for the hot path (no reference count touched);
+    /// do not hold it across an await.
     pub fn load(&self) -> arc_swap::Guard<Arc<ClusterSnapshot>> {
         self.current.load()
+    }
+
+    /// The latest snapshot as an owned reference, for holding across awaits.
+    pub fn load_full(&self) -> Arc<ClusterSnapshot> {
+        self.current.load_full()
     }
 
     /// Applies `change` to a copy of the node list and publishes it if anything changed.

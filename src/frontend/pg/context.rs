@@ -1,9 +1,11 @@
 //! Everything a session of one cluster shares with the others.
 
 use super::CancelRegistry;
-use crate::cluster::ClusterState;
+use crate::backend::{connect, BackendError, ConnectSpec, ServerConn};
+use crate::cluster::{ClusterState, NodeState};
 use crate::config::{ClusterConfig, General};
 use crate::pool::Pool;
+use crate::pool::PoolKey;
 use crate::route::ClassifyOptions;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -83,5 +85,37 @@ impl ClusterContext {
             general,
             state,
         }
+    }
+}
+
+impl ClusterContext {
+    /// A server connection to `node` for (user, database): an idle pooled one opened in the
+    /// node's current incarnation, else a new one.
+    pub async fn server_conn(
+        &self,
+        node: &NodeState,
+        user: &str,
+        database: &str,
+    ) -> Result<ServerConn, BackendError> {
+        let key = PoolKey {
+            node: node.id,
+            user: user.to_string(),
+            database: database.to_string(),
+        };
+        if let Some(conn) = self.pool.take(&key, node.incarnation) {
+            return Ok(conn);
+        }
+        connect(&ConnectSpec {
+            node: node.id,
+            name: &node.name,
+            addr: &node.addr,
+            user,
+            password: self.users.get(user).map(|u| u.password.as_str()),
+            database,
+            timeout: self.general.connect_timeout,
+            max_message: self.general.max_message_bytes,
+            incarnation: node.incarnation,
+        })
+        .await
     }
 }

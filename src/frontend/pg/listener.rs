@@ -5,7 +5,7 @@ use super::session::{Session, SessionParts};
 use super::startup::{startup, Startup};
 use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
-use crate::backend::{connect, ConnectSpec, ServerConn};
+use crate::backend::ServerConn;
 use crate::cluster::NodeState;
 use crate::pool::PoolKey;
 use bytes::BytesMut;
@@ -164,7 +164,7 @@ async fn first_connection(
     database: &str,
     vars: &SessionVars,
 ) -> Result<(ServerConn, bool), (String, String)> {
-    let snap = ctx.state.load();
+    let snap = ctx.state.load_full();
     let primary = snap.primary().map(|p| p.id);
     let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
     order.extend(
@@ -172,31 +172,9 @@ async fn first_connection(
             .iter()
             .filter(|n| n.usable() && Some(n.id) != primary),
     );
-    let password = ctx.users.get(user).map(|u| u.password.as_str());
     let mut last = format!("no node of cluster {} is up", ctx.config.name);
     for n in order {
-        let key = PoolKey {
-            node: n.id,
-            user: user.to_string(),
-            database: database.to_string(),
-        };
-        let conn = match ctx.pool.take(&key, n.incarnation) {
-            Some(c) => Ok(c),
-            None => {
-                connect(&ConnectSpec {
-                    node: n.id,
-                    name: &n.name,
-                    addr: &n.addr,
-                    user,
-                    password,
-                    database,
-                    timeout: ctx.general.connect_timeout,
-                    max_message: ctx.general.max_message_bytes,
-                    incarnation: n.incarnation,
-                })
-                .await
-            }
-        };
+        let conn = ctx.server_conn(n, user, database).await;
         match conn {
             Ok(mut c) => {
                 let Some(sql) = vars.replay_sql(true, &c.params) else {

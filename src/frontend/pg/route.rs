@@ -5,10 +5,8 @@ use super::cancel::CancelTarget;
 use super::link::{Completion, Link, Pending};
 use super::session::Session;
 use super::FrontendError;
-use crate::backend::{connect, ConnectSpec};
 use crate::cluster::Role;
 use crate::config::ReplicaFallback;
-use crate::pool::PoolKey;
 use crate::route::{Intent, RouteHint};
 use std::sync::atomic::Ordering;
 use switchyard_postgres as pg;
@@ -235,43 +233,22 @@ impl Session {
 
     /// Makes sure the session has a connection to `node`, from the pool or new.
     async fn ensure_link(&mut self, node: usize) -> Result<(), crate::backend::BackendError> {
-        let incarnation = self
-            .ctx
-            .state
-            .load()
-            .node(node)
-            .map_or(0, |n| n.incarnation);
+        let Some(state) = self.ctx.state.load().node(node).cloned() else {
+            return Err(crate::backend::BackendError::Protocol {
+                node: node.to_string(),
+                reason: "no such node".into(),
+            });
+        };
         match &self.links[node] {
-            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
+            Some(l) if l.conn.incarnation == state.incarnation => return Ok(()),
             // The node went down since this connection was opened: it is likely dead.
             Some(_) => self.links[node] = None,
             None => {}
         }
-        let key = PoolKey {
-            node,
-            user: self.user.clone(),
-            database: self.database.clone(),
-        };
-        let conn = match self.ctx.pool.take(&key, incarnation) {
-            Some(c) => c,
-            None => {
-                let cfg = &self.ctx.config.nodes[node];
-                let password = self.ctx.users.get(&self.user).map(|u| u.password.as_str());
-                let name = cfg.name.as_deref().unwrap_or(&cfg.addr);
-                connect(&ConnectSpec {
-                    node,
-                    name,
-                    addr: &cfg.addr,
-                    user: &self.user,
-                    password,
-                    database: &self.database,
-                    timeout: self.ctx.general.connect_timeout,
-                    max_message: self.max_message,
-                    incarnation,
-                })
-                .await?
-            }
-        };
+        let conn = self
+            .ctx
+            .server_conn(&state, &self.user, &self.database)
+            .await?;
         self.links[node] = Some(Link::new(conn));
         Ok(())
     }
