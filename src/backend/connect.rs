@@ -29,6 +29,14 @@ pub struct ServerConn {
     pub since: Instant,
     /// The node's incarnation when the connection was opened (see `NodeState::incarnation`).
     pub incarnation: u64,
+    /// When the connection was opened, for the maximum lifetime.
+    pub created: Instant,
+    /// Session settings applied here, as `SessionVars::signature` (0: server defaults).
+    pub state_sig: u64,
+    /// Prepared statements (global names) that exist here, with a use tick for LRU eviction.
+    pub statements: std::collections::HashMap<String, u64>,
+    /// Clock for `statements`.
+    pub tick: u64,
 }
 
 /// What `connect` needs to know.
@@ -130,6 +138,10 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
                     key,
                     since: Instant::now(),
                     incarnation: spec.incarnation,
+                    created: Instant::now(),
+                    state_sig: 0,
+                    statements: std::collections::HashMap::new(),
+                    tick: 0,
                 })
             }
             // NoticeResponse and NegotiateProtocolVersion need no answer.

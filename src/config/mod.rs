@@ -9,7 +9,8 @@ mod tests;
 
 pub use error::ConfigError;
 pub use model::{
-    AuthMethod, ClusterConfig, Config, General, NodeConfig, ReplicaFallback, Role, UserConfig,
+    AuthMethod, ClusterConfig, Config, General, NodeConfig, PoolMode, ReplicaFallback, Role,
+    UserConfig,
 };
 
 use std::path::Path;

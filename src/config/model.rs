@@ -29,6 +29,9 @@ pub struct General {
     /// Timeout for opening (and authenticating) a server connection. Default 5s.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Most clients served at once per listener; past it new clients get SQLSTATE 53300. Default 10000.
+    #[serde(default = "default_max_clients")]
+    pub max_client_connections: usize,
     /// Grace period for in-flight work at shutdown. Default 10s.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -41,6 +44,7 @@ impl Default for General {
             startup_timeout: default_startup_timeout(),
             connect_timeout: default_connect_timeout(),
             shutdown_grace: default_shutdown_grace(),
+            max_client_connections: default_max_clients(),
         }
     }
 }
@@ -53,6 +57,9 @@ fn default_startup_timeout() -> Duration {
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
+}
+fn default_max_clients() -> usize {
+    10_000
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(10)
@@ -94,12 +101,35 @@ pub struct ClusterConfig {
     /// User the health monitor logs in as. Default: the first user.
     #[serde(default)]
     pub monitor_user: Option<String>,
-    /// Idle server connections kept per (node, user, database). Default 32.
-    #[serde(default = "default_pool_idle")]
-    pub pool_max_idle: usize,
-    /// Idle server connections older than this are closed instead of reused. Default 10min.
+    /// "transaction" (default): a server connection serves a client for one transaction;
+    /// "session": for the client's whole session. Users can override it.
+    #[serde(default)]
+    pub pool_mode: PoolMode,
+    /// Most server connections per (node, user, database). Default 20.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Server connections kept open per (node, user, database) once it has been used. Default 0.
+    #[serde(default)]
+    pub pool_min_size: usize,
+    /// How long a client waits for a server connection when the pool is at pool_size;
+    /// then it gets SQLSTATE 53300 naming the pool. Default 5s.
+    #[serde(default = "default_pool_timeout", with = "humantime_serde")]
+    pub pool_timeout: Duration,
+    /// Idle server connections older than this are closed. Default 10min.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
+    /// Server connections are closed once this old, when next idle. Default 1h.
+    #[serde(default = "default_server_lifetime", with = "humantime_serde")]
+    pub server_lifetime: Duration,
+    /// Cancel a query running longer than this and tell the client (57014). Default off.
+    #[serde(default, with = "humantime_serde")]
+    pub query_timeout: Option<Duration>,
+    /// Close a client idle inside a transaction for this long (25P03). Default off.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_transaction_timeout: Option<Duration>,
+    /// Close a client idle outside a transaction for this long (57P05). Default off.
+    #[serde(default, with = "humantime_serde")]
+    pub client_idle_timeout: Option<Duration>,
 }
 
 fn default_health_interval() -> Duration {
@@ -114,11 +144,28 @@ fn default_eject_after() -> u32 {
 fn default_readmit_after() -> u32 {
     2
 }
-fn default_pool_idle() -> usize {
-    32
+fn default_pool_size() -> usize {
+    20
+}
+fn default_pool_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_server_lifetime() -> Duration {
+    Duration::from_secs(3600)
 }
 fn default_pool_idle_timeout() -> Duration {
     Duration::from_secs(600)
+}
+
+/// How long a client keeps a server connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolMode {
+    /// Only for the duration of a transaction (or a statement outside one).
+    #[default]
+    Transaction,
+    /// For the whole client session.
+    Session,
 }
 
 /// Client authentication method.
@@ -151,6 +198,9 @@ pub struct UserConfig {
     pub name: String,
     /// Plain-text password, checked from clients and sent (by SCRAM, md5 or cleartext) to servers.
     pub password: String,
+    /// Overrides the cluster's pool_mode for this user.
+    #[serde(default)]
+    pub pool_mode: Option<PoolMode>,
 }
 
 /// One server of the cluster.

@@ -12,6 +12,12 @@ impl Config {
             key,
             reason,
         };
+        if self.general.max_client_connections == 0 {
+            return Err(bad(
+                "general.max_client_connections".into(),
+                "must be at least 1".into(),
+            ));
+        }
         if self.general.max_message_bytes < 1024 {
             return Err(bad(
                 "general.max_message_bytes".into(),
@@ -112,6 +118,18 @@ impl Config {
             }
             if c.health_check_timeout.is_zero() {
                 return Err(bad(k("health_check_timeout"), "must be more than 0".into()));
+            }
+            if c.pool_size == 0 {
+                return Err(bad(k("pool_size"), "must be at least 1".into()));
+            }
+            if c.pool_min_size > c.pool_size {
+                return Err(bad(
+                    k("pool_min_size"),
+                    format!("must not exceed pool_size ({})", c.pool_size),
+                ));
+            }
+            if c.pool_timeout.is_zero() {
+                return Err(bad(k("pool_timeout"), "must be more than 0".into()));
             }
             if c.eject_after == 0 {
                 return Err(bad(k("eject_after"), "must be at least 1".into()));

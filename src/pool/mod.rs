@@ -1,9 +1,15 @@
-//! Idle server connections kept per (node, user, database) for reuse by later clients.
+//! Bounded pools of server connections per (node, user, database): a checkout waits for a free
+//! slot up to a timeout; idle connections are reused, aged out, and kept at a minimum.
+
+mod error;
+
+pub use error::PoolError;
 
 use crate::backend::ServerConn;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Identifies a pool: connections are only interchangeable within one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16,56 +22,201 @@ pub struct PoolKey {
     pub database: String,
 }
 
-/// Idle connections by key. Touched only when a session opens a server connection or ends,
-/// never per statement, so one mutex is enough.
-pub struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<ServerConn>>>,
-    max_idle: usize,
-    idle_timeout: Duration,
+/// Limits shared by every pool of a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Most connections per key (open, idle or in use).
+    pub size: usize,
+    /// Connections kept open per key once it exists.
+    pub min_size: usize,
+    /// Longest wait for a free slot.
+    pub timeout: Duration,
+    /// Idle connections older than this are closed.
+    pub idle_timeout: Duration,
+    /// Connections older than this are closed when next idle.
+    pub lifetime: Duration,
 }
 
-impl Pool {
-    /// An empty pool keeping at most `max_idle` idle connections per key.
-    pub fn new(max_idle: usize, idle_timeout: Duration) -> Self {
-        Pool {
-            idle: Mutex::new(HashMap::new()),
-            max_idle,
-            idle_timeout,
-        }
+/// One pool: a semaphore with one permit per open connection (idle or in use), so the pool
+/// never holds more than `size` connections, and a stack of idle ones with their permits.
+pub struct NodePool {
+    /// What the pool serves.
+    pub key: PoolKey,
+    slots: Arc<Semaphore>,
+    idle: Mutex<Vec<(ServerConn, OwnedSemaphorePermit)>>,
+    returned: Notify,
+    limits: PoolLimits,
+}
+
+/// The right to hold one connection of a pool; dropping it (with its connection) frees the slot.
+pub struct Lease {
+    permit: OwnedSemaphorePermit,
+    pool: Arc<NodePool>,
+}
+
+impl Lease {
+    /// The pool this lease belongs to.
+    pub fn pool(&self) -> &Arc<NodePool> {
+        &self.pool
     }
 
-    /// Takes an idle connection for `key` that has not outlived the idle timeout and was
-    /// opened in the node's current `incarnation`.
-    pub fn take(&self, key: &PoolKey, incarnation: u64) -> Option<ServerConn> {
+    /// Returns a clean, idle connection to its pool, keeping its slot, and wakes one waiter.
+    pub fn release(self, mut conn: ServerConn) {
+        conn.since = Instant::now();
+        let pool = self.pool;
+        pool.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((conn, self.permit));
+        pool.returned.notify_one();
+    }
+}
+
+impl NodePool {
+    fn usable(&self, conn: &ServerConn, incarnation: u64) -> bool {
+        conn.incarnation == incarnation
+            && conn.since.elapsed() < self.limits.idle_timeout
+            && conn.created.elapsed() < self.limits.lifetime
+    }
+
+    fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease, ServerConn)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(key)?;
-        while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < self.idle_timeout && conn.incarnation == incarnation {
-                return Some(conn);
+        while let Some((conn, permit)) = idle.pop() {
+            if self.usable(&conn, incarnation) {
+                let lease = Lease {
+                    permit,
+                    pool: self.clone(),
+                };
+                return Some((lease, conn));
             }
+            // Dropping a stale connection frees its slot.
         }
         None
     }
 
-    /// Returns a clean, idle connection for reuse; drops it when the pool is full.
-    pub fn put(&self, key: PoolKey, mut conn: ServerConn) {
-        conn.since = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(key).or_default();
-        if list.len() < self.max_idle {
-            list.push(conn);
+    /// Gets an idle connection of the node's current incarnation, or a free slot to open a new
+    /// one (then the connection is None), waiting up to the pool timeout for either.
+    pub async fn checkout(
+        self: &Arc<Self>,
+        incarnation: u64,
+    ) -> Result<(Lease, Option<ServerConn>), PoolError> {
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        loop {
+            let returned = self.returned.notified();
+            if let Some((lease, conn)) = self.pop_idle(incarnation) {
+                return Ok((lease, Some(conn)));
+            }
+            if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+                let lease = Lease {
+                    permit,
+                    pool: self.clone(),
+                };
+                return Ok((lease, None));
+            }
+            tokio::select! {
+                _ = returned => {}
+                p = self.slots.clone().acquire_owned() => {
+                    let permit = p.map_err(|_| PoolError::Closed)?;
+                    return Ok((Lease { permit, pool: self.clone() }, None));
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(PoolError::Timeout {
+                        node: self.key.node,
+                        user: self.key.user.clone(),
+                        database: self.key.database.clone(),
+                        size: self.limits.size,
+                        waited: self.limits.timeout,
+                    });
+                }
+            }
         }
+    }
+
+    /// Closes idle connections that aged out or belong to an old incarnation; returns how many
+    /// more connections the pool needs to reach its minimum size.
+    pub fn trim(&self, incarnation: u64) -> usize {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(c, _)| self.usable(c, incarnation));
+        let open = self.limits.size - self.slots.available_permits();
+        self.limits.min_size.saturating_sub(open)
+    }
+
+    /// Takes a free slot without waiting, for topping the pool up to its minimum.
+    pub fn try_lease(self: &Arc<Self>) -> Option<Lease> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        Some(Lease {
+            permit,
+            pool: self.clone(),
+        })
+    }
+
+    /// Drops every idle connection (after the node failed).
+    pub fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// (idle, in use) connection counts.
+    pub fn counts(&self) -> (usize, usize) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let open = self.limits.size - self.slots.available_permits();
+        (idle, open.saturating_sub(idle))
+    }
+}
+
+/// Every pool of a cluster, created on first use. The map is locked only when a session
+/// starts (each session keeps its own handles) and by the maintenance task.
+pub struct Pools {
+    pools: Mutex<HashMap<PoolKey, Arc<NodePool>>>,
+    limits: PoolLimits,
+}
+
+impl Pools {
+    /// No pools yet; each will follow `limits`.
+    pub fn new(limits: PoolLimits) -> Self {
+        Pools {
+            pools: Mutex::new(HashMap::new()),
+            limits,
+        }
+    }
+
+    /// The pool for `key`, created if needed.
+    pub fn get(&self, key: PoolKey) -> Arc<NodePool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(NodePool {
+                    key,
+                    slots: Arc::new(Semaphore::new(self.limits.size)),
+                    idle: Mutex::new(Vec::new()),
+                    returned: Notify::new(),
+                    limits: self.limits,
+                })
+            })
+            .clone()
+    }
+
+    /// Every pool, for maintenance and reporting.
+    pub fn all(&self) -> Vec<Arc<NodePool>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Drops every idle connection to `node` (after it failed).
     pub fn forget_node(&self, node: usize) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|k, _| k.node != node);
+        for p in self.all() {
+            if p.key.node == node {
+                p.clear();
+            }
+        }
     }
 
-    /// Number of idle connections, for tests and the admin console.
+    /// Idle connections over all pools, for tests and the admin console.
     pub fn idle_count(&self) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.values().map(Vec::len).sum()
+        self.all().iter().map(|p| p.counts().0).sum()
     }
 }

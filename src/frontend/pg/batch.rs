@@ -78,17 +78,33 @@ impl Batch {
     }
 }
 
-/// A statement the client prepared (extended protocol), kept to re-prepare it on other servers.
+/// A statement the client prepared (extended protocol). On servers it lives under a global
+/// name derived from its text and parameter types, so every client and every transaction that
+/// prepares the same statement shares one server-side copy per server connection.
 #[derive(Debug, Clone)]
 pub struct PreparedDef {
-    /// The client's Parse message, raw, replayed as is.
+    /// The global name.
+    pub global: std::sync::Arc<str>,
+    /// A Parse message creating it under the global name.
     pub parse: Bytes,
-    /// Changes whenever the client re-parses the name, so stale copies on servers are noticed.
-    pub generation: u64,
     /// Routing intent of the statement.
     pub intent: Intent,
     /// Routing hint of the statement.
     pub hint: Option<RouteHint>,
     /// Reason behind the intent.
     pub reason: &'static str,
+}
+
+/// The server-side name of a statement: a 128-bit digest of its text and parameter types,
+/// so equal statements share a name and different ones never collide in practice.
+pub fn global_name(sql: &str, param_types: &[u32]) -> String {
+    use std::hash::{Hash, Hasher};
+    let digest = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        sql.hash(&mut h);
+        param_types.hash(&mut h);
+        h.finish()
+    };
+    format!("sy_{:016x}{:016x}", digest(1), digest(2))
 }

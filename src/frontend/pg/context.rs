@@ -3,9 +3,8 @@
 use super::CancelRegistry;
 use crate::backend::{connect, BackendError, ConnectSpec, ServerConn};
 use crate::cluster::{ClusterState, NodeState};
-use crate::config::{ClusterConfig, General};
-use crate::pool::Pool;
-use crate::pool::PoolKey;
+use crate::config::{ClusterConfig, General, PoolMode};
+use crate::pool::{NodePool, PoolKey, PoolLimits, Pools};
 use crate::route::ClassifyOptions;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -28,8 +27,8 @@ pub struct ClusterContext {
     pub general: Arc<General>,
     /// Published node state.
     pub state: Arc<ClusterState>,
-    /// Idle server connections.
-    pub pool: Pool,
+    /// Server connection pools.
+    pub pools: Pools,
     /// Classifier options from config.
     pub classify: ClassifyOptions,
     /// Users by name.
@@ -72,7 +71,13 @@ impl ClusterContext {
                 .collect()
         };
         ClusterContext {
-            pool: Pool::new(config.pool_max_idle, config.pool_idle_timeout),
+            pools: Pools::new(PoolLimits {
+                size: config.pool_size,
+                min_size: config.pool_min_size,
+                timeout: config.pool_timeout,
+                idle_timeout: config.pool_idle_timeout,
+                lifetime: config.server_lifetime,
+            }),
             classify: ClassifyOptions {
                 side_effect_functions: config.side_effect_functions.clone(),
             },
@@ -89,22 +94,13 @@ impl ClusterContext {
 }
 
 impl ClusterContext {
-    /// A server connection to `node` for (user, database): an idle pooled one opened in the
-    /// node's current incarnation, else a new one.
-    pub async fn server_conn(
+    /// Opens a new server connection to `node` for (user, database).
+    pub async fn open_server(
         &self,
         node: &NodeState,
         user: &str,
         database: &str,
     ) -> Result<ServerConn, BackendError> {
-        let key = PoolKey {
-            node: node.id,
-            user: user.to_string(),
-            database: database.to_string(),
-        };
-        if let Some(conn) = self.pool.take(&key, node.incarnation) {
-            return Ok(conn);
-        }
         connect(&ConnectSpec {
             node: node.id,
             name: &node.name,
@@ -117,5 +113,30 @@ impl ClusterContext {
             incarnation: node.incarnation,
         })
         .await
+    }
+
+    /// The pools of (user, database), one per node, for a new session.
+    pub fn session_pools(&self, user: &str, database: &str) -> Vec<Arc<NodePool>> {
+        (0..self.config.nodes.len())
+            .map(|node| {
+                self.pools.get(PoolKey {
+                    node,
+                    user: user.to_string(),
+                    database: database.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `user` gets transaction pooling (the cluster's mode unless the user overrides it).
+    pub fn transaction_pooling(&self, user: &str) -> bool {
+        let mode = self
+            .config
+            .users
+            .iter()
+            .find(|u| u.name == user)
+            .and_then(|u| u.pool_mode)
+            .unwrap_or(self.config.pool_mode);
+        mode == PoolMode::Transaction
     }
 }

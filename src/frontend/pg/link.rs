@@ -3,6 +3,7 @@
 use super::batch::Batch;
 use super::vars::Action;
 use crate::backend::ServerConn;
+use crate::pool::Lease;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
@@ -81,12 +82,15 @@ pub struct Pending {
 
 /// Parse, Bind and Close are answered by one completion message each, in order; the proxy's own
 /// (injected) ones must not reach the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// ParseComplete expected.
     Parse {
         /// Sent by the proxy.
         injected: bool,
+        /// Global statement name this Parse creates on the server (None for the placeholder
+        /// Parse sent when the server already has the statement).
+        global: Option<std::sync::Arc<str>>,
     },
     /// BindComplete expected.
     Bind,
@@ -117,13 +121,28 @@ impl Completions {
         }
     }
 
+    /// True when the front entry is a Completion the proxy injected (its answer is swallowed).
+    pub fn front_injected(&self) -> bool {
+        matches!(
+            self.0.front(),
+            Some(Completion::Parse { injected: true, .. } | Completion::Close { injected: true })
+        )
+    }
+
     /// After an ErrorResponse the server skips to the next Sync: drop what it will not answer.
-    pub fn skip_to_sync(&mut self) {
+    /// The Parses among them (the failed message and the skipped ones) created nothing, so
+    /// their statements are removed from the server's list.
+    pub fn skip_to_sync(&mut self, statements: &mut HashMap<String, u64>) {
         while let Some(c) = self.0.front() {
             if *c == Completion::Sync {
                 return;
             }
-            self.0.pop_front();
+            if let Some(Completion::Parse {
+                global: Some(g), ..
+            }) = self.0.pop_front()
+            {
+                statements.remove(&*g);
+            }
         }
     }
 
@@ -147,12 +166,8 @@ pub struct Link {
     pub outstanding: VecDeque<Pending>,
     /// Expected ParseComplete/BindComplete/CloseComplete, oldest first.
     pub completions: Completions,
-    /// Statements prepared on this server, by name, with the generation prepared.
-    pub prepared: HashMap<String, u64>,
-    /// Session state version this connection matches; None until first checked.
-    pub applied: Option<u64>,
-    /// Session settings were changed here (replayed or SET by the client): reset before pooling.
-    pub touched: bool,
+    /// The pool slot the connection occupies.
+    pub lease: Lease,
     /// Transaction status from the last ReadyForQuery.
     pub status: u8,
     /// Session state here can't be rebuilt (temporary tables, locks...): reset before pooling.
@@ -161,15 +176,13 @@ pub struct Link {
 
 impl Link {
     /// Wraps a fresh or pooled (clean) server connection.
-    pub fn new(conn: ServerConn) -> Self {
+    pub fn new(conn: ServerConn, lease: Lease) -> Self {
         Link {
             conn,
             out: OutQueue::default(),
             outstanding: VecDeque::new(),
             completions: Completions::default(),
-            prepared: HashMap::new(),
-            applied: None,
-            touched: false,
+            lease,
             status: b'I',
             dirty: false,
         }

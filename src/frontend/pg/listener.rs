@@ -7,7 +7,7 @@ use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
 use crate::backend::ServerConn;
 use crate::cluster::NodeState;
-use crate::pool::PoolKey;
+use crate::pool::{Lease, NodePool};
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -112,7 +112,8 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     tracing::debug!(%user, %database, "logged in");
     let vars = SessionVars::from_startup(&params);
     let (key, cancel_slot) = ctx.cancels.register();
-    let (first, touched) = match first_connection(&ctx, &user, &database, &vars).await {
+    let pools = ctx.session_pools(&user, &database);
+    let first = match first_connection(&ctx, &pools, &vars).await {
         Ok(c) => c,
         Err((code, msg)) => {
             let _ = stream
@@ -123,7 +124,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         }
     };
     let mut hello = BytesMut::new();
-    for (k, v) in first.params.iter().filter(|(k, _)| k != "in_hot_standby") {
+    for (k, v) in first.0.params.iter().filter(|(k, _)| k != "in_hot_standby") {
         hello.extend_from_slice(&pg::parameter_status(k, v));
     }
     hello.extend_from_slice(&pg::backend_key_data(key.0, key.1));
@@ -132,7 +133,8 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         ctx.cancels.unregister(key);
         return;
     }
-    let client_params = first.params.clone();
+    let client_params = first.0.params.clone();
+    let transaction_pooling = ctx.transaction_pooling(&user);
     let mut session = Session::new(SessionParts {
         ctx: ctx.clone(),
         id,
@@ -142,8 +144,10 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         leftover: buf,
         vars,
         cancel_slot,
+        pools,
+        transaction_pooling,
     });
-    session.adopt_first(first, touched, client_params);
+    session.adopt_first(first, client_params);
     match session.run().await {
         Ok(_) => tracing::debug!("client left"),
         Err(e) => {
@@ -156,14 +160,13 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     session.release_links();
 }
 
-/// Opens the session's first server connection (the primary, else any reachable node), so the
-/// client gets real ParameterStatus values, with the startup settings already applied.
+/// Gets the session's first server connection (the primary, else any reachable node) so the
+/// client gets real ParameterStatus values, with the startup settings applied.
 async fn first_connection(
     ctx: &ClusterContext,
-    user: &str,
-    database: &str,
+    pools: &[Arc<NodePool>],
     vars: &SessionVars,
-) -> Result<(ServerConn, bool), (String, String)> {
+) -> Result<(ServerConn, Lease), (String, String)> {
     let snap = ctx.state.load_full();
     let primary = snap.primary().map(|p| p.id);
     let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
@@ -174,18 +177,35 @@ async fn first_connection(
     );
     let mut last = format!("no node of cluster {} is up", ctx.config.name);
     for n in order {
-        let conn = ctx.server_conn(n, user, database).await;
+        let (lease, idle) = pools[n.id]
+            .checkout(n.incarnation)
+            .await
+            .map_err(|e| ("53300".to_string(), e.to_string()))?;
+        let conn = match idle {
+            Some(c) => Ok(c),
+            None => {
+                ctx.open_server(n, &lease.pool().key.user, &lease.pool().key.database)
+                    .await
+            }
+        };
         match conn {
             Ok(mut c) => {
-                let Some(sql) = vars.replay_sql(true, &c.params) else {
-                    return Ok((c, false));
-                };
-                let (timeout, max) = (ctx.general.connect_timeout, ctx.general.max_message_bytes);
-                if !c.run_quietly(&sql, timeout, max).await {
-                    let msg = format!("node {}: the startup parameters were not accepted", n.name);
-                    return Err(("22023".to_string(), msg));
+                if c.state_sig != vars.sig {
+                    let fresh = c.state_sig == 0;
+                    if let Some(sql) = vars.replay_sql(fresh, &c.params) {
+                        let (timeout, max) =
+                            (ctx.general.connect_timeout, ctx.general.max_message_bytes);
+                        if !c.run_quietly(&sql, timeout, max).await {
+                            let msg = format!(
+                                "node {}: the startup parameters were not accepted",
+                                n.name
+                            );
+                            return Err(("22023".to_string(), msg));
+                        }
+                    }
+                    c.state_sig = vars.sig;
                 }
-                return Ok((c, true));
+                return Ok((c, lease));
             }
             Err(e) => {
                 // A login the server refuses is the same on every node: report it as the server said.
@@ -201,57 +221,41 @@ async fn first_connection(
 }
 
 impl Session {
-    /// Takes the first connection into the session as an up-to-date link.
+    /// Takes the first connection into the session; under transaction pooling it goes straight
+    /// back to the pool.
     fn adopt_first(
         &mut self,
-        conn: ServerConn,
-        touched: bool,
+        (conn, lease): (ServerConn, Lease),
         client_params: Vec<(String, String)>,
     ) {
         let node = conn.node;
-        let mut link = super::link::Link::new(conn);
-        link.applied = Some(self.vars.version);
-        link.touched = touched;
-        self.links[node] = Some(link);
+        self.links[node] = Some(super::link::Link::new(conn, lease));
         self.client_params = client_params;
+        self.maybe_release(node);
     }
 
-    /// Returns idle server connections to the pool (after DISCARD ALL when the session left
-    /// state on them); connections in any other state are closed.
+    /// Returns idle server connections to their pools; connections holding state that cannot
+    /// be tracked (pinned sessions) are reset with DISCARD ALL first; others are closed.
     fn release_links(&mut self) {
-        let snapshot_nodes = self.ctx.state.load();
+        let snap = self.ctx.state.load_full();
         for slot in self.links.iter_mut() {
             let Some(link) = slot.take() else { continue };
-            if !link.idle()
-                || !link.conn.inbuf.is_empty()
-                || !snapshot_nodes
-                    .node(link.conn.node)
-                    .is_some_and(|n| n.usable())
-            {
+            let up = snap.node(link.conn.node).is_some_and(|n| n.usable());
+            if !link.idle() || !link.conn.inbuf.is_empty() || !up {
                 continue;
             }
-            let dirty = link.dirty || link.touched || !link.prepared.is_empty();
-            let key = PoolKey {
-                node: link.conn.node,
-                user: self.user.clone(),
-                database: self.database.clone(),
-            };
+            let (lease, mut conn) = (link.lease, link.conn);
+            if !link.dirty {
+                lease.release(conn);
+                continue;
+            }
             let ctx = self.ctx.clone();
-            let mut conn = link.conn;
-            if !dirty {
-                ctx.pool.put(key, conn);
-                continue;
-            }
             tokio::spawn(async move {
-                if conn
-                    .run_quietly(
-                        "DISCARD ALL",
-                        ctx.general.connect_timeout,
-                        ctx.general.max_message_bytes,
-                    )
-                    .await
-                {
-                    ctx.pool.put(key, conn);
+                let (timeout, max) = (ctx.general.connect_timeout, ctx.general.max_message_bytes);
+                if conn.run_quietly("DISCARD ALL", timeout, max).await {
+                    conn.statements.clear();
+                    conn.state_sig = 0;
+                    lease.release(conn);
                 }
             });
         }

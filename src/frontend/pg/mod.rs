@@ -8,6 +8,7 @@ mod link;
 mod listener;
 mod relay;
 mod route;
+mod send;
 mod session;
 mod startup;
 mod vars;

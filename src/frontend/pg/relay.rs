@@ -1,7 +1,7 @@
 //! Relaying server responses to the client: filtering the proxy's own traffic, tracking
 //! transaction status and session state, and recovering when a server is lost.
 
-use super::link::{Completion, Pending};
+use super::link::Pending;
 use super::session::Session;
 use super::vars::Action;
 use crate::backend::set_param;
@@ -43,13 +43,10 @@ impl Session {
                 let body = &link.conn.inbuf[run + 5..run + len];
                 match tag {
                     b'1' | b'3' => {
-                        if let Some(
-                            Completion::Parse { injected: true }
-                            | Completion::Close { injected: true },
-                        ) = link.completions.take_completion()
-                        {
+                        if link.completions.front_injected() {
                             forward = false;
                         }
+                        link.completions.take_completion();
                     }
                     b'2' => {
                         link.completions.take_completion();
@@ -57,7 +54,7 @@ impl Session {
                     b'E' => {
                         // The proxy's own replay query has no completions; the client's that follow must stay.
                         if !internal {
-                            link.completions.skip_to_sync();
+                            link.completions.skip_to_sync(&mut link.conn.statements);
                         }
                         if let Some(p) = link.outstanding.front_mut() {
                             p.error = true;
@@ -123,6 +120,7 @@ impl Session {
         for (p, status) in finished {
             self.finish_pending(node, p, status);
         }
+        self.maybe_release(node);
         Ok(())
     }
 
@@ -135,35 +133,24 @@ impl Session {
         let was_in_txn = self.tx_status != b'I';
         self.tx_status = status;
         self.txn_node = (status != b'I').then_some(node);
-        let mut changed = false;
+        let mut applied: Vec<Action> = Vec::new();
         if status == b'I' {
             if was_in_txn && !p.rolled_back && !p.error {
-                for a in std::mem::take(&mut self.txn_actions) {
-                    self.vars.apply(&a);
-                    changed = true;
-                }
+                applied.append(&mut self.txn_actions);
             }
             self.txn_actions.clear();
             if !p.error && !p.rolled_back {
-                for a in &p.actions {
-                    self.vars.apply(a);
-                    changed = true;
-                    if *a == Action::Discard {
-                        if let Some(l) = self.links[node].as_mut() {
-                            l.prepared.clear();
-                        }
-                    }
-                }
+                applied.extend(p.actions);
             }
         } else if !p.error {
             self.txn_actions.extend(p.actions);
         }
-        if changed {
-            // The statements ran on this node, so it already has the new state.
-            if let Some(l) = self.links[node].as_mut() {
-                l.applied = Some(self.vars.version);
-                l.touched = true;
+        if !applied.is_empty() {
+            for a in &applied {
+                self.vars.apply(a);
             }
+            // The statements ran on this node, so it already has the new state.
+            self.note_applied(node, &applied);
         }
     }
 
@@ -177,7 +164,12 @@ impl Session {
         let name = snap.node(node).map_or("?", |n| n.name.as_str()).to_string();
         tracing::warn!(session = self.id, node = %name, "server connection lost: {why}");
         self.ctx.state.report_failure(node, why);
-        self.ctx.pool.forget_node(node);
+        self.ctx.pools.forget_node(node);
+        if self.pinned_node == Some(node) {
+            // The pinned state (temporary tables, LISTEN, locks) died with the connection.
+            self.pinned_node = None;
+            self.pinned = None;
+        }
         if self.active == Some(node) {
             self.active = None;
         }

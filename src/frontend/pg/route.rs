@@ -1,8 +1,7 @@
 //! Choosing the node for a batch and sending it there.
 
 use super::batch::Batch;
-use super::cancel::CancelTarget;
-use super::link::{Completion, Link, Pending};
+use super::send::LinkError;
 use super::session::Session;
 use super::FrontendError;
 use crate::cluster::Role;
@@ -19,13 +18,13 @@ pub(super) struct RouteFailure {
 
 /// Which kind of node a batch wants, before transactions and pins are considered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(super) enum Want {
     Replica,
     Primary,
     Any,
 }
 
-fn want(batch: &Batch) -> Want {
+pub(super) fn want(batch: &Batch) -> Want {
     match (batch.hint, batch.intent) {
         (Some(RouteHint::Primary), _) => Want::Primary,
         (Some(RouteHint::Replica), _) => Want::Replica,
@@ -155,29 +154,34 @@ impl Session {
                     self.send_batch(node, batch);
                     return Ok(());
                 }
-                Err(e) => {
-                    let snap = self.ctx.state.load();
-                    let name = snap.node(node).map_or("?", |n| n.name.as_str()).to_string();
+                Err(LinkError::Pool(e)) => {
+                    self.fail_batch(
+                        &batch,
+                        RouteFailure {
+                            code: "53300",
+                            message: e.to_string(),
+                        },
+                    );
+                    return Ok(());
+                }
+                Err(LinkError::Backend(e)) => {
+                    let name = self.ctx.config.nodes[node].name.clone().unwrap_or_default();
                     if e.node_unreachable() {
                         self.ctx.state.report_failure(node, &e.to_string());
-                        self.ctx.pool.forget_node(node);
+                        self.ctx.pools.forget_node(node);
                     }
                     let retry = e.node_unreachable()
                         && self.tx_status == b'I'
                         && self.pinned.is_none()
                         && want(&batch) == Want::Replica;
                     if !retry {
-                        self.fail_batch(
-                            &batch,
-                            RouteFailure {
-                                code: if e.node_unreachable() {
-                                    "08001"
-                                } else {
-                                    "08004"
-                                },
-                                message: format!("could not connect to node {name}: {e}"),
-                            },
-                        );
+                        let code = if e.node_unreachable() {
+                            "08001"
+                        } else {
+                            "08004"
+                        };
+                        let message = format!("could not connect to node {name}: {e}");
+                        self.fail_batch(&batch, RouteFailure { code, message });
                         return Ok(());
                     }
                     tracing::warn!(node = %name, "read goes elsewhere: {e}");
@@ -228,156 +232,6 @@ impl Session {
             self.queue_client(pg::ready_for_query(status));
         } else {
             self.discard_until_sync = true;
-        }
-    }
-
-    /// Makes sure the session has a connection to `node`, from the pool or new.
-    async fn ensure_link(&mut self, node: usize) -> Result<(), crate::backend::BackendError> {
-        let Some(state) = self.ctx.state.load().node(node).cloned() else {
-            return Err(crate::backend::BackendError::Protocol {
-                node: node.to_string(),
-                reason: "no such node".into(),
-            });
-        };
-        match &self.links[node] {
-            Some(l) if l.conn.incarnation == state.incarnation => return Ok(()),
-            // The node went down since this connection was opened: it is likely dead.
-            Some(_) => self.links[node] = None,
-            None => {}
-        }
-        let conn = self
-            .ctx
-            .server_conn(&state, &self.user, &self.database)
-            .await?;
-        self.links[node] = Some(Link::new(conn));
-        Ok(())
-    }
-
-    /// Queues a batch on node `node`'s link, re-preparing statements and replaying session
-    /// state it lacks, and makes that node the active one.
-    pub(super) fn send_batch(&mut self, node: usize, mut batch: Batch) {
-        let Some(link) = self.links[node].as_mut() else {
-            self.fail_batch(
-                &batch,
-                RouteFailure {
-                    code: "08006",
-                    message: "server connection lost".into(),
-                },
-            );
-            return;
-        };
-        if link.applied != Some(self.vars.version) && link.status == b'I' {
-            if let Some(sql) = self
-                .vars
-                .replay_sql(link.applied.is_none() && !link.touched, &link.conn.params)
-            {
-                link.out.push(pg::query(&sql));
-                link.outstanding.push_back(Pending {
-                    internal: true,
-                    ..Pending::default()
-                });
-                link.touched = true;
-            }
-            link.applied = Some(self.vars.version);
-        }
-        let retryable = batch.has_sync
-            && self.open_batch.is_none()
-            && self.tx_status == b'I'
-            && self.pinned.is_none()
-            && batch.pin.is_none()
-            && want(&batch) == Want::Replica;
-        if let Some(why) = batch.pin {
-            if self.pinned.is_none() {
-                tracing::info!(session = self.id, "pinned to the primary: {why}");
-                self.pinned = Some(why);
-            }
-            link.dirty = true;
-        }
-        let retry_copy = retryable.then(|| batch.clone());
-        let mut actions = std::mem::take(&mut self.open_actions);
-        actions.append(&mut batch.actions);
-        for frame in batch.frames {
-            let body = frame.body();
-            match frame.tag {
-                b'P' => {
-                    if let Ok(p) = pg::parse_parse(&body) {
-                        let generation =
-                            self.prepared.get(p.name).map(|d| d.generation).unwrap_or(0);
-                        if !p.name.is_empty()
-                            && link.prepared.get(p.name).is_some_and(|g| *g != generation)
-                        {
-                            link.out.push(pg::close(b'S', p.name));
-                            link.completions.push(Completion::Close { injected: true });
-                        }
-                        link.prepared.insert(p.name.to_string(), generation);
-                    }
-                    link.completions.push(Completion::Parse { injected: false });
-                }
-                b'B' | b'D' => {
-                    let name = if frame.tag == b'B' {
-                        pg::parse_bind(&body).ok().map(|b| b.statement)
-                    } else {
-                        pg::parse_describe(&body)
-                            .ok()
-                            .filter(|d| d.kind == b'S')
-                            .map(|d| d.name)
-                    };
-                    if let Some(name) = name {
-                        let def = self.prepared.get(name).or_else(|| {
-                            batch.closed.iter().find(|(n, _)| n == name).map(|(_, d)| d)
-                        });
-                        if let Some(def) = def {
-                            let have = link.prepared.get(name).copied();
-                            if have != Some(def.generation) {
-                                if have.is_some() && !name.is_empty() {
-                                    link.out.push(pg::close(b'S', name));
-                                    link.completions.push(Completion::Close { injected: true });
-                                }
-                                link.out.push(def.parse.clone());
-                                link.completions.push(Completion::Parse { injected: true });
-                                link.prepared.insert(name.to_string(), def.generation);
-                            }
-                        }
-                    }
-                    if frame.tag == b'B' {
-                        link.completions.push(Completion::Bind);
-                    }
-                }
-                b'C' => {
-                    if let Ok(c) = pg::parse_close(&body) {
-                        if c.kind == b'S' {
-                            link.prepared.remove(c.name);
-                        }
-                    }
-                    link.completions.push(Completion::Close { injected: false });
-                }
-                b'S' | b'Q' | b'F' => {
-                    link.completions.push(Completion::Sync);
-                    link.outstanding.push_back(Pending {
-                        actions: std::mem::take(&mut actions),
-                        retry: retry_copy.clone(),
-                        ..Pending::default()
-                    });
-                }
-                _ => {}
-            }
-            link.out.push(frame.raw);
-        }
-        if batch.has_sync {
-            self.open_batch = None;
-        } else {
-            self.open_batch = Some(node);
-            self.open_actions = actions;
-        }
-        self.active = Some(node);
-        // Cancels go to the server running the client's work; update only when that changes.
-        if self.cancel_for != Some((node, link.conn.key)) {
-            self.cancel_for = Some((node, link.conn.key));
-            let target = CancelTarget {
-                addr: self.ctx.config.nodes[node].addr.clone(),
-                key: link.conn.key,
-            };
-            *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
         }
     }
 }

@@ -1,11 +1,12 @@
 //! One client session: the event loop that relays between the client and its servers.
 
-use super::batch::{Batch, PreparedDef};
+use super::batch::{global_name, Batch, PreparedDef};
 use super::cancel::CancelSlot;
 use super::link::{Link, OutQueue};
 use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
 use crate::cluster::ReplicaPicker;
+use crate::pool::NodePool;
 use crate::route::{classify, Intent};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -48,11 +49,16 @@ pub struct Session {
     pub(super) txn_node: Option<usize>,
     /// Why the session is pinned to the primary, if it is.
     pub(super) pinned: Option<&'static str>,
+    /// The connection the session is pinned to.
+    pub(super) pinned_node: Option<usize>,
     pub(super) vars: SessionVars,
     /// SET actions made inside the open transaction, applied at COMMIT.
     pub(super) txn_actions: Vec<super::vars::Action>,
     pub(super) prepared: HashMap<String, PreparedDef>,
-    next_generation: u64,
+    /// Pools of this session's (user, database), one per node.
+    pub(super) pools: Vec<Arc<NodePool>>,
+    /// Whether server connections go back to the pool after each transaction.
+    pub(super) transaction_pooling: bool,
     pub(super) picker: ReplicaPicker,
     /// ParameterStatus values the client has been told.
     pub(super) client_params: Vec<(String, String)>,
@@ -93,6 +99,10 @@ pub struct SessionParts {
     pub vars: SessionVars,
     /// Cancel slot of the proxy key given to the client.
     pub cancel_slot: CancelSlot,
+    /// Pools of (user, database), one per node.
+    pub pools: Vec<Arc<NodePool>>,
+    /// Transaction pooling (else session pooling).
+    pub transaction_pooling: bool,
 }
 
 impl Session {
@@ -119,10 +129,12 @@ impl Session {
             tx_status: b'I',
             txn_node: None,
             pinned: None,
+            pinned_node: None,
             vars: p.vars,
             txn_actions: Vec::new(),
             prepared: HashMap::new(),
-            next_generation: 1,
+            pools: p.pools,
+            transaction_pooling: p.transaction_pooling,
             picker: ReplicaPicker::default(),
             client_params: Vec::new(),
             cancel_slot: p.cancel_slot,
@@ -178,9 +190,13 @@ impl Session {
                     cout,
                     links,
                     active,
+                    pinned_node,
                     ..
                 } = self;
-                let link = active.and_then(|a| links[a].as_mut().map(|l| (a, l)));
+                // With nothing in flight, a pinned connection is still read: it may carry
+                // notifications for a client that LISTENs.
+                let polled = active.or(*pinned_node);
+                let link = polled.and_then(|a| links[a].as_mut().map(|l| (a, l)));
                 let (node, server) = match link {
                     Some((a, l)) => (a, Some(l)),
                     None => (usize::MAX, None),
@@ -291,13 +307,13 @@ impl Session {
                 let p = pg::parse_parse(&body)?;
                 let class = classify(p.query, &self.ctx.classify);
                 self.building.absorb(&class, p.query);
-                let generation = self.next_generation;
-                self.next_generation += 1;
+                let global = global_name(p.query, &p.param_types);
+                let parse = pg::parse(&global, p.query, &p.param_types);
                 self.prepared.insert(
                     p.name.to_string(),
                     PreparedDef {
-                        parse: frame.raw.clone(),
-                        generation,
+                        global: global.into(),
+                        parse,
                         intent: class.intent,
                         hint: class.hint,
                         reason: class.reason.as_str(),

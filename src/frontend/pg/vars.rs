@@ -24,8 +24,9 @@ pub struct SessionVars {
     /// (lowercased name, value, SET statement) from the startup packet.
     startup: Vec<(String, String, String)>,
     sets: Vec<(String, String)>,
-    /// Bumped on every change, so a server connection knows whether it is current.
-    pub version: u64,
+    /// Digest of the settings, 0 when there are none: a server connection whose `state_sig`
+    /// equals it needs no replay.
+    pub sig: u64,
 }
 
 impl SessionVars {
@@ -41,11 +42,13 @@ impl SessionVars {
                 push_startup(&mut startup, k, v);
             }
         }
-        SessionVars {
-            version: u64::from(!startup.is_empty()),
+        let mut v = SessionVars {
+            sig: 0,
             startup,
             sets: Vec::new(),
-        }
+        };
+        v.sig = v.signature();
+        v
     }
 
     /// True when nothing needs replaying on a fresh server connection.
@@ -67,7 +70,22 @@ impl SessionVars {
             }
             Action::ResetAll | Action::Discard => self.sets.clear(),
         }
-        self.version += 1;
+        self.sig = self.signature();
+    }
+
+    fn signature(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        if self.startup.is_empty() && self.sets.is_empty() {
+            return 0;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (_, _, stmt) in &self.startup {
+            stmt.hash(&mut h);
+        }
+        for (_, stmt) in &self.sets {
+            stmt.hash(&mut h);
+        }
+        h.finish().max(1)
     }
 
     /// SQL that brings a server connection to this state, or None when it is already there.
@@ -172,7 +190,7 @@ mod tests {
             v.replay_sql(true, &[]).as_deref(),
             Some("SET application_name TO 'it''s';SET search_path TO 'a,b';SET statement_timeout TO '5s';")
         );
-        assert_eq!(v.version, 1);
+        assert_ne!(v.sig, 0);
         // Values the server already has are not sent to a fresh connection.
         let server = [("Application_Name".to_string(), "it's".to_string())];
         assert_eq!(
@@ -206,6 +224,6 @@ mod tests {
         });
         v.apply(&Action::ResetAll);
         assert!(v.is_empty());
-        assert_eq!(v.version, 5);
+        assert_eq!(v.sig, 0);
     }
 }

@@ -12,6 +12,7 @@ mod cluster;
 mod error;
 mod node;
 mod os;
+pub mod tls;
 mod watchdog;
 
 use std::sync::OnceLock;
@@ -19,6 +20,7 @@ use std::sync::OnceLock;
 pub use cluster::{PgCluster, PgOptions};
 pub use error::TestbedError;
 pub use node::PgNode;
+pub use tls::TestPki;
 
 /// One topology (default options) shared by every test in a test binary, started on first
 /// use. Its Drop never runs; the cluster's watchdog removes it once the process has exited.
