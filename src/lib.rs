@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod config;
 pub mod frontend;
 pub mod monitor;
+pub mod net;
 pub mod pool;
 pub mod route;
 pub mod server;
+pub mod tls;

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use std::time::{Duration, Instant};
 use switchyard_postgres::{self as pg, ClientAuth};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::{NetRead, NetWrite};
 use tokio::net::TcpStream;
 
 /// ParameterStatus values a server reported, in arrival order.
@@ -16,9 +16,9 @@ pub struct ServerConn {
     /// Node id in the cluster.
     pub node: usize,
     /// Read half.
-    pub reader: OwnedReadHalf,
+    pub reader: NetRead,
     /// Write half.
-    pub writer: OwnedWriteHalf,
+    pub writer: NetWrite,
     /// Bytes read but not yet consumed.
     pub inbuf: BytesMut,
     /// ParameterStatus values as the server last reported them.
@@ -85,7 +85,7 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
     };
     let stream = TcpStream::connect(spec.addr).await.map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = crate::net::split(crate::tls::MaybeTls::Plain(stream));
     let startup = pg::startup_message(&[("user", spec.user), ("database", spec.database)]);
     writer.write_all(&startup).await.map_err(io)?;
     let mut auth = ClientAuth::new(spec.user, spec.password);

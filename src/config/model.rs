@@ -130,6 +130,12 @@ pub struct ClusterConfig {
     /// Close a client idle outside a transaction for this long (57P05). Default off.
     #[serde(default, with = "humantime_serde")]
     pub client_idle_timeout: Option<Duration>,
+    /// TLS for clients of this listener (`[clusters.tls]`): cert, key, require. Default off.
+    #[serde(default)]
+    pub tls: Option<crate::tls::ServerTlsConfig>,
+    /// TLS towards the servers (`[clusters.server_tls]`): mode, ca. Default mode "disable".
+    #[serde(default)]
+    pub server_tls: crate::tls::BackendTlsConfig,
 }
 
 fn default_health_interval() -> Duration {

@@ -137,6 +137,11 @@ impl Config {
             if c.readmit_after == 0 {
                 return Err(bad(k("readmit_after"), "must be at least 1".into()));
             }
+            c.server_tls = c
+                .server_tls
+                .clone()
+                .validate()
+                .map_err(|e| bad(k("server_tls"), e.to_string()))?;
             for f in c.side_effect_functions.iter_mut() {
                 *f = f.to_ascii_lowercase();
             }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use crate::net::NetWrite;
 
 /// Outgoing messages, written with vectored writes so relayed Bytes are never copied.
 #[derive(Default)]
@@ -33,7 +33,7 @@ impl OutQueue {
     }
 
     /// Writes as much as one vectored write takes. Cancel-safe: a cancelled call wrote nothing.
-    pub async fn write_to(&mut self, w: &mut OwnedWriteHalf) -> std::io::Result<()> {
+    pub async fn write_to(&mut self, w: &mut NetWrite) -> std::io::Result<()> {
         let n = {
             let slices: Vec<IoSlice<'_>> =
                 self.q.iter().take(64).map(|b| IoSlice::new(b)).collect();

@@ -18,16 +18,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
 
-/// Most clients served at once; past it new clients get SQLSTATE 53300.
-const MAX_CLIENTS: usize = 10_000;
-
 /// Accepts clients on `listener` until `shutdown` flips, each in its own task.
 pub async fn serve(
     ctx: Arc<ClusterContext>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let max_clients = ctx.general.max_client_connections;
+    let permits = Arc::new(Semaphore::new(max_clients));
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -49,7 +47,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            let msg = format!("too many client connections (at most {MAX_CLIENTS})");
+            let msg = format!("too many client connections (at most {max_clients})");
             tokio::spawn(async move {
                 let _ = stream
                     .write_all(&pg::error_response("FATAL", "53300", &msg))
@@ -140,7 +138,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         id,
         user,
         database,
-        client: stream.into_split(),
+        client: crate::net::split(crate::tls::MaybeTls::Plain(stream)),
         leftover: buf,
         vars,
         cancel_slot,

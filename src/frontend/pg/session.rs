@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchyard_postgres::{self as pg, Frame};
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::{NetRead, NetWrite};
 
 /// Stop reading from one side while this much is queued for the other (backpressure).
 pub(super) const HIGH_WATER: usize = 1 << 20;
@@ -26,8 +26,8 @@ pub struct Session {
     pub(super) id: u64,
     pub(super) user: String,
     pub(super) database: String,
-    client_r: OwnedReadHalf,
-    client_w: OwnedWriteHalf,
+    client_r: NetRead,
+    client_w: NetWrite,
     cin: BytesMut,
     pub(super) cout: OutQueue,
     /// One optional link per node id.
@@ -92,7 +92,7 @@ pub struct SessionParts {
     /// Database.
     pub database: String,
     /// Client socket halves.
-    pub client: (OwnedReadHalf, OwnedWriteHalf),
+    pub client: (NetRead, NetWrite),
     /// Bytes the client sent past its startup messages.
     pub leftover: BytesMut,
     /// Session defaults from the startup packet.
