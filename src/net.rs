@@ -39,7 +39,11 @@ pub fn split(stream: MaybeTls) -> (NetRead, NetWrite) {
 }
 
 impl AsyncRead for NetRead {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             NetRead::Plain(r) => Pin::new(r).poll_read(cx, buf),
             NetRead::Tls(r) => Pin::new(r).poll_read(cx, buf),
@@ -48,7 +52,11 @@ impl AsyncRead for NetRead {
 }
 
 impl AsyncWrite for NetWrite {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             NetWrite::Plain(w) => Pin::new(w).poll_write(cx, buf),
             NetWrite::Tls(w) => Pin::new(w).poll_write(cx, buf),

@@ -21,6 +21,14 @@ pub enum ServerError {
         /// The bind error.
         source: std::io::Error,
     },
+    /// The cluster's TLS certificate, key or CA could not be loaded.
+    #[error("cluster {cluster}: {source}")]
+    Tls {
+        /// Cluster name.
+        cluster: String,
+        /// What is wrong with the files or settings.
+        source: crate::tls::TlsError,
+    },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -54,11 +62,29 @@ impl Running {
 
 /// Binds every listener, runs the first health probes, and starts serving.
 pub async fn start(config: Config) -> Result<Running, ServerError> {
+    // Every client and server connection is a descriptor: use all the process may have.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("file descriptor limit {n}"),
+        Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
+    }
     let (tx, rx) = watch::channel(false);
     let general = Arc::new(config.general.clone());
     let mut addrs = Vec::new();
     let mut clusters = Vec::new();
     let mut listeners = Vec::new();
+    // Contexts first: they load the TLS files, and a bad one should fail before anything binds.
+    let mut contexts = Vec::new();
+    for c in &config.clusters {
+        let cfg = Arc::new(c.clone());
+        let state = Arc::new(ClusterState::new(&cfg));
+        let ctx = ClusterContext::new(cfg, general.clone(), state).map_err(|source| {
+            ServerError::Tls {
+                cluster: c.name.clone(),
+                source,
+            }
+        })?;
+        contexts.push(Arc::new(ctx));
+    }
     for c in &config.clusters {
         let listener = TcpListener::bind(&c.listen)
             .await
@@ -74,13 +100,11 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         })?);
         listeners.push(listener);
     }
-    for (c, listener) in config.clusters.iter().zip(listeners) {
-        let cfg = Arc::new(c.clone());
-        let state = Arc::new(ClusterState::new(&cfg));
-        Monitors::start(cfg.clone(), state.clone(), rx.clone()).await;
-        let ctx = Arc::new(ClusterContext::new(cfg, general.clone(), state));
+    for ((c, listener), ctx) in config.clusters.iter().zip(listeners).zip(contexts) {
+        Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
         tracing::info!(cluster = %c.name, listen = %c.listen, "serving");
         tokio::spawn(serve(ctx.clone(), listener, rx.clone()));
+        tokio::spawn(crate::frontend::pg::maintain_pools(ctx.clone(), rx.clone()));
         clusters.push(ctx);
     }
     Ok(Running {

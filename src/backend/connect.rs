@@ -1,12 +1,14 @@
 //! Opening an authenticated server connection.
 
 use super::BackendError;
+use crate::net::{NetRead, NetWrite};
+use crate::tls::{negotiate_backend, BackendTlsMode};
 use bytes::{Bytes, BytesMut};
 use std::time::{Duration, Instant};
 use switchyard_postgres::{self as pg, ClientAuth};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use crate::net::{NetRead, NetWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// ParameterStatus values a server reported, in arrival order.
 pub type ServerParams = Vec<(String, String)>;
@@ -59,6 +61,10 @@ pub struct ConnectSpec<'a> {
     pub max_message: usize,
     /// The node's current incarnation, recorded on the connection.
     pub incarnation: u64,
+    /// The cluster's backend TLS connector (None for mode `disable`), built once per cluster.
+    pub tls: Option<&'a TlsConnector>,
+    /// The cluster's backend TLS mode: whether to send an SSLRequest and whether 'N' is fatal.
+    pub tls_mode: BackendTlsMode,
 }
 
 /// Opens, authenticates and readies a server connection, all within `spec.timeout`.
@@ -85,9 +91,16 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
     };
     let stream = TcpStream::connect(spec.addr).await.map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
-    let (mut reader, mut writer) = crate::net::split(crate::tls::MaybeTls::Plain(stream));
+    // The certificate is checked against the host part of the node's address, as written.
+    let stream = negotiate_backend(stream, spec.tls, spec.tls_mode, host_of(spec.addr))
+        .await
+        .map_err(|source| BackendError::Tls {
+            node: spec.name.to_string(),
+            source,
+        })?;
+    let (mut reader, mut writer) = crate::net::split(stream);
     let startup = pg::startup_message(&[("user", spec.user), ("database", spec.database)]);
-    writer.write_all(&startup).await.map_err(io)?;
+    send(&mut writer, &startup).await.map_err(io)?;
     let mut auth = ClientAuth::new(spec.user, spec.password);
     let mut inbuf = BytesMut::with_capacity(8192);
     let mut params = ServerParams::new();
@@ -113,7 +126,7 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
                     source,
                 })?;
                 if let Some(msg) = reply {
-                    writer.write_all(&msg).await.map_err(io)?;
+                    send(&mut writer, &msg).await.map_err(io)?;
                 }
             }
             b'S' => {
@@ -156,6 +169,18 @@ async fn connect_inner(spec: &ConnectSpec<'_>) -> Result<ServerConn, BackendErro
     }
 }
 
+/// The host part of "host:port" or "[v6]:port" (validated config guarantees the port).
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
+}
+
+/// Writes a whole message and flushes: over TLS, bytes can otherwise stay in the session
+/// buffer while we wait for the answer.
+async fn send(writer: &mut NetWrite, msg: &[u8]) -> std::io::Result<()> {
+    writer.write_all(msg).await?;
+    writer.flush().await
+}
+
 /// Records a ParameterStatus value, replacing an earlier one of the same name.
 pub fn set_param(params: &mut ServerParams, name: &str, value: &str) {
     match params.iter_mut().find(|(n, _)| n == name) {
@@ -169,7 +194,7 @@ impl ServerConn {
     /// reached ReadyForQuery with status idle and no error.
     pub async fn run_quietly(&mut self, sql: &str, timeout: Duration, max_message: usize) -> bool {
         let work = async {
-            self.writer.write_all(&pg::query(sql)).await.ok()?;
+            send(&mut self.writer, &pg::query(sql)).await.ok()?;
             let mut ok = true;
             loop {
                 match pg::decode_frame(&mut self.inbuf, max_message) {

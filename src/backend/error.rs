@@ -41,6 +41,14 @@ pub enum BackendError {
         /// The authentication error.
         source: switchyard_postgres::AuthError,
     },
+    /// TLS towards the server failed: refused, handshake or certificate verification.
+    #[error("node {node}: {source}")]
+    Tls {
+        /// Node name.
+        node: String,
+        /// The TLS error (names the server and what failed).
+        source: crate::tls::TlsError,
+    },
     /// The server sent something that is not valid protocol.
     #[error("node {node}: protocol error: {reason}")]
     Protocol {
@@ -65,7 +73,9 @@ impl BackendError {
         match self {
             BackendError::Io { .. }
             | BackendError::Timeout { .. }
-            | BackendError::Protocol { .. } => true,
+            | BackendError::Protocol { .. }
+            // A node whose TLS fails (refused, bad certificate) is unusable, though others may work.
+            | BackendError::Tls { .. } => true,
             // Startup refusals such as "the database system is starting up" (57P03) count too.
             BackendError::Server { fields, .. } => {
                 fields.code.starts_with("57P") || fields.code.starts_with("08")

@@ -2,7 +2,7 @@
 
 mod probe;
 
-pub use probe::{probe_once, ProbeError, ProbeResult};
+pub use probe::{ProbeError, ProbeResult, Prober};
 
 use crate::cluster::{ClusterState, Health};
 use crate::config::ClusterConfig;
@@ -24,20 +24,21 @@ impl Monitors {
         for id in 0..config.nodes.len() {
             let (config, state) = (config.clone(), state.clone());
             first.push(tokio::spawn(async move {
-                let r = probe_once(&config, id).await;
+                let mut prober = Prober::default();
+                let r = prober.probe(&config, id).await;
                 let mut track = Tracker::default();
                 track.record(&config, &state, id, r, true);
-                track
+                (track, prober)
             }));
         }
         let mut trackers = Vec::new();
         for h in first {
             trackers.push(h.await.unwrap_or_default());
         }
-        for (id, track) in trackers.into_iter().enumerate() {
+        for (id, (track, prober)) in trackers.into_iter().enumerate() {
             let (config, state, mut shutdown) = (config.clone(), state.clone(), shutdown.clone());
             tokio::spawn(async move {
-                let mut track = track;
+                let (mut track, mut prober) = (track, prober);
                 let mut tick = tokio::time::interval(config.health_check_interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
@@ -46,7 +47,7 @@ impl Monitors {
                         _ = tick.tick() => {}
                         _ = shutdown.changed() => return,
                     }
-                    let r = probe_once(&config, id).await;
+                    let r = prober.probe(&config, id).await;
                     track.record(&config, &state, id, r, false);
                 }
             });

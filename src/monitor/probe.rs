@@ -1,6 +1,8 @@
-//! One health probe: connect, ask the role, disconnect; all under a timeout.
+//! Health probes: ask a node its role over a monitor connection kept open between probes
+//! (reconnecting after any failure), every step under a timeout.
 
 use crate::config::{ClusterConfig, Role};
+use tokio_postgres::Client;
 
 /// What a successful probe learned.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +25,57 @@ pub enum ProbeError {
     Address(String),
 }
 
-/// Probes node `id` of `config` once.
-pub async fn probe_once(config: &ClusterConfig, id: usize) -> Result<ProbeResult, ProbeError> {
+/// Probes one node, reusing its monitor connection: a login per probe would cost the server a
+/// backend start and both sides a SCRAM exchange every interval.
+#[derive(Default)]
+pub struct Prober {
+    client: Option<Client>,
+}
+
+impl Prober {
+    /// Probes node `id` of `config` once.
+    pub async fn probe(
+        &mut self,
+        config: &ClusterConfig,
+        id: usize,
+    ) -> Result<ProbeResult, ProbeError> {
+        let timeout = config.health_check_timeout;
+        let r = tokio::time::timeout(timeout, self.probe_inner(config, id))
+            .await
+            .map_err(|_| ProbeError::Timeout(timeout))
+            .and_then(|r| r);
+        if r.is_err() {
+            self.client = None;
+        }
+        r
+    }
+
+    async fn probe_inner(
+        &mut self,
+        config: &ClusterConfig,
+        id: usize,
+    ) -> Result<ProbeResult, ProbeError> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.client = Some(connect(config, id).await?);
+        }
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| ProbeError::Address("no client".into()))?;
+        let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+        let in_recovery: bool = row.try_get(0)?;
+        Ok(ProbeResult {
+            role: if in_recovery {
+                Role::Replica
+            } else {
+                Role::Primary
+            },
+        })
+    }
+}
+
+/// Opens a monitor connection to node `id`.
+async fn connect(config: &ClusterConfig, id: usize) -> Result<Client, ProbeError> {
     let node = &config.nodes[id];
     let user = config
         .monitor_user
@@ -50,23 +101,9 @@ pub async fn probe_once(config: &ClusterConfig, id: usize) -> Result<ProbeResult
         .dbname("postgres")
         .application_name("switchyard-monitor")
         .connect_timeout(config.health_check_timeout);
-    let timeout = config.health_check_timeout;
-    let work = async {
-        let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
-        let conn = tokio::spawn(conn);
-        let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await;
-        drop(client);
+    let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
         let _ = conn.await;
-        let in_recovery: bool = row?.get(0);
-        Ok(ProbeResult {
-            role: if in_recovery {
-                Role::Replica
-            } else {
-                Role::Primary
-            },
-        })
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| ProbeError::Timeout(timeout))?
+    });
+    Ok(client)
 }

@@ -22,7 +22,7 @@ pub struct Proxy {
 /// Config text for `pg` with replica weights `weights` (primary weight 1), plus `extra` cluster keys.
 pub fn config_for(pg: &PgCluster, weights: &[u32], extra: &str) -> String {
     let mut text = format!(
-        "[general]\nstartup_timeout = \"2s\"\nmax_message_bytes = 1048576\n\n[[clusters]]\nname = \"test\"\nlisten = \"127.0.0.1:0\"\nhealth_check_interval = \"200ms\"\nhealth_check_timeout = \"1s\"\n{extra}\n[[clusters.users]]\nname = \"app\"\npassword = \"app\"\n"
+        "[general]\nstartup_timeout = \"2s\"\nmax_message_bytes = 1048576\n\n[[clusters]]\nname = \"test\"\nlisten = \"127.0.0.1:0\"\nhealth_check_interval = \"200ms\"\nhealth_check_timeout = \"3s\"\n{extra}\n[[clusters.users]]\nname = \"app\"\npassword = \"app\"\n"
     );
     for (i, n) in pg.nodes().iter().enumerate() {
         let w = if i == 0 {

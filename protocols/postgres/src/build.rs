@@ -160,6 +160,11 @@ pub fn ready_for_query(status: u8) -> Bytes {
     tagged(b'Z', 1, |b| b.put_u8(status))
 }
 
+/// CommandComplete ('C') with the given command tag.
+pub fn command_complete(tag: &str) -> Bytes {
+    tagged(b'C', tag.len() + 1, |b| put_cstr(b, tag.as_bytes()))
+}
+
 /// NegotiateProtocolVersion ('v'): the newest minor version supported and the
 /// `_pq_.` options that were not recognised.
 pub fn negotiate_protocol_version(newest_minor: u16, unrecognized: &[&str]) -> Bytes {

@@ -27,6 +27,8 @@ pub struct Batch {
     pub has_sync: bool,
     /// Statements the batch closes, kept until it is sent.
     pub closed: Vec<(String, PreparedDef)>,
+    /// Answered by the proxy itself (no server involved), in order with the other replies.
+    pub local_reply: Option<Vec<Bytes>>,
 }
 
 impl Batch {
@@ -72,6 +74,15 @@ impl Batch {
                 Effect::ResetAll => self.actions.push(Action::ResetAll),
                 Effect::Discard => self.actions.push(Action::Discard),
                 Effect::Pin(why) if self.pin.is_none() => self.pin = Some(why),
+                _ if sql.get(st.span.clone()).is_some_and(|t| {
+                    t.split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .eq_ignore_ascii_case("UNLISTEN *")
+                }) =>
+                {
+                    self.actions.push(Action::Unlisten)
+                }
                 _ => {}
             }
         }

@@ -6,10 +6,12 @@ use crate::cluster::{ClusterState, NodeState};
 use crate::config::{ClusterConfig, General, PoolMode};
 use crate::pool::{NodePool, PoolKey, PoolLimits, Pools};
 use crate::route::ClassifyOptions;
+use crate::tls::{BackendTlsMode, TlsError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use switchyard_postgres::ScramVerifier;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// A configured user with its precomputed SCRAM verifier.
 pub struct UserEntry {
@@ -41,15 +43,28 @@ pub struct ClusterContext {
     pub next_session: AtomicU64,
     /// Set while reads fall back to the primary, so the log line is written once per episode.
     pub fallback_logged: AtomicBool,
+    /// Client-facing TLS (`[clusters.tls]`): SSLRequests are answered 'S' when set, 'N' otherwise.
+    pub tls_acceptor: Option<TlsAcceptor>,
+    /// Refuse startup packets that arrive without TLS (`[clusters.tls] require`).
+    pub tls_require: bool,
+    /// TLS towards servers (`[clusters.server_tls]`); None for mode `disable`.
+    pub server_tls: Option<TlsConnector>,
+    /// The configured backend TLS mode.
+    pub server_tls_mode: BackendTlsMode,
 }
 
 impl ClusterContext {
-    /// Builds the context; computes SCRAM verifiers once (PBKDF2 is deliberately slow).
+    /// Builds the context; computes SCRAM verifiers once (PBKDF2 is deliberately slow) and
+    /// loads the TLS certificate, key and CA files (errors name the file and the reason).
     pub fn new(
         config: Arc<ClusterConfig>,
         general: Arc<General>,
         state: Arc<ClusterState>,
-    ) -> Self {
+    ) -> Result<Self, TlsError> {
+        let tls_acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let tls_require = config.tls.as_ref().is_some_and(|t| t.require);
+        let server_tls = crate::tls::connector(&config.server_tls)?;
+        let server_tls_mode = config.server_tls.mode;
         let users = config
             .users
             .iter()
@@ -70,7 +85,7 @@ impl ClusterContext {
                 .map(|_| r.sample(rand::distributions::Alphanumeric) as char)
                 .collect()
         };
-        ClusterContext {
+        Ok(ClusterContext {
             pools: Pools::new(PoolLimits {
                 size: config.pool_size,
                 min_size: config.pool_min_size,
@@ -86,10 +101,14 @@ impl ClusterContext {
             cancels: CancelRegistry::default(),
             next_session: AtomicU64::new(1),
             fallback_logged: AtomicBool::new(false),
+            tls_acceptor,
+            tls_require,
+            server_tls,
+            server_tls_mode,
             config,
             general,
             state,
-        }
+        })
     }
 }
 
@@ -111,6 +130,8 @@ impl ClusterContext {
             timeout: self.general.connect_timeout,
             max_message: self.general.max_message_bytes,
             incarnation: node.incarnation,
+            tls: self.server_tls.as_ref(),
+            tls_mode: self.server_tls_mode,
         })
         .await
     }

@@ -3,12 +3,12 @@
 use super::batch::Batch;
 use super::vars::Action;
 use crate::backend::ServerConn;
+use crate::net::NetWrite;
 use crate::pool::Lease;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use tokio::io::AsyncWriteExt;
-use crate::net::NetWrite;
 
 /// Outgoing messages, written with vectored writes so relayed Bytes are never copied.
 #[derive(Default)]

@@ -8,6 +8,7 @@ use super::{ClusterContext, FrontendError};
 use crate::backend::ServerConn;
 use crate::cluster::NodeState;
 use crate::pool::{Lease, NodePool};
+use crate::tls::MaybeTls;
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,11 +48,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Sent in plain text even to a client that starts with an SSLRequest: libpq
+            // reads an ErrorResponse in place of the 'S'/'N' answer and shows it.
             let msg = format!("too many client connections (at most {max_clients})");
             tokio::spawn(async move {
-                let _ = stream
-                    .write_all(&pg::error_response("FATAL", "53300", &msg))
-                    .await;
+                let reply = pg::error_response("FATAL", "53300", &msg);
+                let _ = tokio::time::timeout(FAREWELL, stream.write_all(&reply)).await;
             });
             continue;
         };
@@ -69,19 +71,21 @@ pub async fn serve(
 }
 
 /// Runs one client connection to its end; every error is reported to that client only.
-async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
+async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
     let mut buf = BytesMut::with_capacity(4096);
-    let started = tokio::time::timeout(
-        ctx.general.startup_timeout,
-        startup(&mut stream, &mut buf, &ctx),
-    )
-    .await;
-    let login = match started {
-        Err(_) => Err(FrontendError::StartupTimeout),
-        Ok(r) => r,
+    let (stream, login) = startup(tcp, &mut buf, &ctx).await;
+    let Some(mut stream) = stream else {
+        // The TLS handshake failed: usually the client rejected our certificate.
+        if let Err(e) = login {
+            tracing::info!("tls handshake with the client failed: {e}");
+        }
+        return;
     };
     let (user, database, params) = match login {
         Ok(Startup::Cancel(key)) => {
+            // Honoured with or without TLS, even when TLS is required: libpq sends cancels over
+            // a fresh plain connection, and the 64-bit key is the credential (PostgreSQL does
+            // not apply hostssl rules to cancels either).
             if let Some(target) = ctx.cancels.target(key) {
                 send_cancel(target, ctx.general.connect_timeout).await;
             }
@@ -99,11 +103,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         }
         Err(e) => {
             tracing::info!("startup failed: {e}");
-            {
-                let _ = stream
-                    .write_all(&pg::error_response("FATAL", e.sqlstate(), &e.to_string()))
-                    .await;
-            }
+            farewell(&mut stream, e.sqlstate(), &e.to_string()).await;
             return;
         }
     };
@@ -114,9 +114,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     let first = match first_connection(&ctx, &pools, &vars).await {
         Ok(c) => c,
         Err((code, msg)) => {
-            let _ = stream
-                .write_all(&pg::error_response("FATAL", &code, &msg))
-                .await;
+            farewell(&mut stream, &code, &msg).await;
             ctx.cancels.unregister(key);
             return;
         }
@@ -127,7 +125,14 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     }
     hello.extend_from_slice(&pg::backend_key_data(key.0, key.1));
     hello.extend_from_slice(&pg::ready_for_query(b'I'));
-    if stream.write_all(&hello).await.is_err() {
+    let sent = async {
+        stream.write_all(&hello).await?;
+        stream.flush().await
+    };
+    if !matches!(
+        tokio::time::timeout(ctx.general.startup_timeout, sent).await,
+        Ok(Ok(()))
+    ) {
         ctx.cancels.unregister(key);
         return;
     }
@@ -138,7 +143,7 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
         id,
         user,
         database,
-        client: crate::net::split(crate::tls::MaybeTls::Plain(stream)),
+        client: crate::net::split(stream),
         leftover: buf,
         vars,
         cancel_slot,
@@ -156,6 +161,19 @@ async fn client_task(ctx: Arc<ClusterContext>, mut stream: TcpStream, id: u64) {
     }
     ctx.cancels.unregister(key);
     session.release_links();
+}
+
+/// How long a refused client gets to take its last error message.
+const FAREWELL: Duration = Duration::from_secs(1);
+
+/// Sends a FATAL error and closes (with TLS close_notify when encrypted), bounded by `FAREWELL`.
+async fn farewell(stream: &mut MaybeTls, code: &str, msg: &str) {
+    let reply = pg::error_response("FATAL", code, msg);
+    let work = async {
+        stream.write_all(&reply).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(FAREWELL, work).await;
 }
 
 /// Gets the session's first server connection (the primary, else any reachable node) so the

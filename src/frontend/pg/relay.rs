@@ -130,6 +130,7 @@ impl Session {
         if p.internal {
             return;
         }
+        self.last_activity = tokio::time::Instant::now();
         let was_in_txn = self.tx_status != b'I';
         self.tx_status = status;
         self.txn_node = (status != b'I').then_some(node);
@@ -144,6 +145,13 @@ impl Session {
             }
         } else if !p.error {
             self.txn_actions.extend(p.actions);
+        }
+        if applied.contains(&Action::Unlisten) && self.pinned == Some("listen") {
+            tracing::info!(session = self.id, "UNLISTEN *: no longer pinned");
+            self.pinned = None;
+            if let Some(l) = self.pinned_node.take().and_then(|n| self.links[n].as_mut()) {
+                l.dirty = false;
+            }
         }
         if !applied.is_empty() {
             for a in &applied {

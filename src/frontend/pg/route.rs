@@ -136,6 +136,14 @@ impl Session {
     /// Routes a batch, opening a server connection if needed; a read whose replica cannot be
     /// reached tries the next one. Failures become an error for this batch only.
     pub(super) async fn dispatch(&mut self, batch: Batch) -> Result<(), FrontendError> {
+        if let Some(reply) = batch.local_reply {
+            for m in reply {
+                self.queue_client(m);
+            }
+            let status = self.tx_status;
+            self.queue_client(pg::ready_for_query(status));
+            return Ok(());
+        }
         if let Some(f) = self.lost_transaction() {
             self.fail_batch(&batch, f);
             return Ok(());

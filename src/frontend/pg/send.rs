@@ -232,6 +232,10 @@ impl Session {
             self.open_batch = Some(node);
             self.open_actions = actions;
         }
+        if self.active.is_none() {
+            self.active_since = Some(tokio::time::Instant::now());
+            self.timeout_cancelled = false;
+        }
         self.active = Some(node);
         // Cancels go to the server running the client's work; update only when that changes.
         if self.cancel_for != Some((node, link.conn.key)) {

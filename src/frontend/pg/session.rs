@@ -6,6 +6,7 @@ use super::link::{Link, OutQueue};
 use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
 use crate::cluster::ReplicaPicker;
+use crate::net::{NetRead, NetWrite};
 use crate::pool::NodePool;
 use crate::route::{classify, Intent};
 use bytes::BytesMut;
@@ -13,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchyard_postgres::{self as pg, Frame};
 use tokio::io::AsyncReadExt;
-use crate::net::{NetRead, NetWrite};
 
 /// Stop reading from one side while this much is queued for the other (backpressure).
 pub(super) const HIGH_WATER: usize = 1 << 20;
@@ -66,6 +66,12 @@ pub struct Session {
     /// (node, server key) the cancel slot points at.
     pub(super) cancel_for: Option<(usize, (i32, i32))>,
     pub(super) max_message: usize,
+    /// Last time the client sent something or a response completed, for the idle timeouts.
+    pub(super) last_activity: tokio::time::Instant,
+    /// When the work now in flight was sent, for the query timeout.
+    pub(super) active_since: Option<tokio::time::Instant>,
+    /// The query timeout already sent a cancel for the work in flight.
+    pub(super) timeout_cancelled: bool,
 }
 
 /// How the event loop ended.
@@ -75,6 +81,7 @@ pub(super) enum Exit {
 }
 
 enum Event {
+    Timer,
     ClientRead(std::io::Result<usize>),
     ServerRead(usize, std::io::Result<usize>),
     ClientWrote(std::io::Result<()>),
@@ -139,6 +146,9 @@ impl Session {
             client_params: Vec::new(),
             cancel_slot: p.cancel_slot,
             cancel_for: None,
+            last_activity: tokio::time::Instant::now(),
+            active_since: None,
+            timeout_cancelled: false,
             max_message,
         }
     }
@@ -182,6 +192,8 @@ impl Session {
             }
             let read_client = self.held.is_none() && self.link_backlog() < HIGH_WATER;
             let read_server = self.cout.bytes < HIGH_WATER;
+            let timer = self.next_timer();
+            let deadline = timer.map(|(at, _)| at);
             let event = {
                 let Session {
                     client_r,
@@ -214,11 +226,19 @@ impl Session {
                     r = async { match sr.as_mut() { Some((r, b)) => r.read_buf(*b).await, None => std::future::pending().await } }, if read_server && node != usize::MAX => Event::ServerRead(node, r),
                     r = cout.write_to(client_w), if !cout.is_empty() => Event::ClientWrote(r),
                     r = async { match sw.as_mut() { Some((w, o)) => o.write_to(w).await, None => std::future::pending().await } }, if has_server_out => Event::ServerWrote(node, r),
+                    _ = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } }, if deadline.is_some() => Event::Timer,
                 }
             };
             match event {
                 Event::ClientRead(Ok(0)) | Event::ClientRead(Err(_)) => return Ok(Exit::Client),
-                Event::ClientRead(Ok(_)) => {}
+                Event::ClientRead(Ok(_)) => self.last_activity = tokio::time::Instant::now(),
+                Event::Timer => {
+                    if let Some((_, kind)) = timer {
+                        if let Some(exit) = self.on_timer(kind).await {
+                            return exit;
+                        }
+                    }
+                }
                 Event::ClientWrote(r) => r?,
                 Event::ServerRead(n, Ok(0)) => {
                     self.server_lost(n, "server closed the connection").await
@@ -252,6 +272,12 @@ impl Session {
                     let body = frame.body();
                     let sql = pg::query_text(&body)?;
                     let class = classify(sql, &self.ctx.classify);
+                    if let Some(reply) = self.deallocate_locally(sql, &class) {
+                        b.local_reply = Some(reply);
+                        b.has_sync = true;
+                        self.submit(b).await?;
+                        continue;
+                    }
                     b.absorb(&class, sql);
                     if class.statements.is_empty() {
                         b.intent = None;
@@ -355,5 +381,104 @@ impl Session {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Which timeout fired.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TimerKind {
+    /// query_timeout: the work in flight ran too long.
+    Query,
+    /// idle_transaction_timeout.
+    IdleInTransaction,
+    /// client_idle_timeout.
+    ClientIdle,
+}
+
+impl Session {
+    /// The earliest configured timeout that applies to the session's current state.
+    fn next_timer(&self) -> Option<(tokio::time::Instant, TimerKind)> {
+        let cfg = &self.ctx.config;
+        if self.active.is_some() {
+            let (since, t) = (self.active_since?, cfg.query_timeout?);
+            return (!self.timeout_cancelled).then_some((since + t, TimerKind::Query));
+        }
+        if self.held.is_some() {
+            return None;
+        }
+        if self.tx_status != b'I' {
+            let t = cfg.idle_transaction_timeout?;
+            return Some((self.last_activity + t, TimerKind::IdleInTransaction));
+        }
+        let t = cfg.client_idle_timeout?;
+        Some((self.last_activity + t, TimerKind::ClientIdle))
+    }
+
+    /// Acts on a fired timeout; Some ends the session.
+    async fn on_timer(&mut self, kind: TimerKind) -> Option<Result<Exit, FrontendError>> {
+        match kind {
+            TimerKind::Query => {
+                self.timeout_cancelled = true;
+                let target = self
+                    .cancel_slot
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                if let Some(target) = target {
+                    tracing::info!(session = self.id, "query timeout: cancelling on the server");
+                    let ctx = self.ctx.clone();
+                    tokio::spawn(async move {
+                        super::cancel::send_cancel(target, ctx.general.connect_timeout).await
+                    });
+                }
+                None
+            }
+            TimerKind::IdleInTransaction => Some(Err(FrontendError::Refused {
+                code: "25P03",
+                message: "terminating connection due to idle-in-transaction timeout".into(),
+            })),
+            TimerKind::ClientIdle => Some(Err(FrontendError::Refused {
+                code: "57P05",
+                message: "terminating connection due to idle-session timeout".into(),
+            })),
+        }
+    }
+}
+
+impl Session {
+    /// `DEALLOCATE name|ALL` of statements prepared through the protocol: their server copies
+    /// are shared under global names and stay, so the proxy forgets the client's name and
+    /// answers itself. Sessions that used SQL-level PREPARE (pinned) go to their server.
+    fn deallocate_locally(
+        &mut self,
+        sql: &str,
+        class: &crate::route::Classification,
+    ) -> Option<Vec<bytes::Bytes>> {
+        if self.pinned.is_some() || class.statements.len() != 1 {
+            return None;
+        }
+        let text = sql.get(class.statements[0].span.clone())?;
+        let mut words = text.split_whitespace();
+        if !words.next()?.eq_ignore_ascii_case("DEALLOCATE") {
+            return None;
+        }
+        let mut name = words.next()?;
+        if name.eq_ignore_ascii_case("PREPARE") {
+            name = words.next()?;
+        }
+        if words.next().is_some() {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("ALL") {
+            self.prepared.clear();
+            return Some(vec![pg::command_complete("DEALLOCATE ALL")]);
+        }
+        let name = name.trim_matches('"');
+        if self.prepared.remove(name).is_some() {
+            Some(vec![pg::command_complete("DEALLOCATE")])
+        } else {
+            let msg = format!("prepared statement \"{name}\" does not exist");
+            Some(vec![pg::error_response("ERROR", "26000", &msg)])
+        }
     }
 }

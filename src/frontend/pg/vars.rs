@@ -16,6 +16,8 @@ pub enum Action {
     ResetAll,
     /// `DISCARD ...`: like RESET ALL, and prepared statements are gone on that server.
     Discard,
+    /// `UNLISTEN *`: the session no longer needs its connection for notifications.
+    Unlisten,
 }
 
 /// The settings a client has made, as statements to replay in order.
@@ -69,6 +71,7 @@ impl SessionVars {
                 // A startup value is the default RESET returns to: keep replaying it.
             }
             Action::ResetAll | Action::Discard => self.sets.clear(),
+            Action::Unlisten => return,
         }
         self.sig = self.signature();
     }
