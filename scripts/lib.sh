@@ -56,6 +56,42 @@ ensure_packages() {
   ((${#missing[@]} == 0)) || die "still missing after apt-get install: ${missing[*]} (is $SWITCHYARD_PG_BIN right?)"
 }
 
+# The Python packages tests drive switchyard with (tests/python/), pip-installed into a venv.
+SWITCHYARD_PYTHON_PACKAGES=('psycopg[binary]')
+# Modules that show SWITCHYARD_PYTHON_PACKAGES are installed (psycopg_binary: libpq included).
+SWITCHYARD_PYTHON_MODULES=(psycopg psycopg_binary)
+
+# Makes sure the venv $1 (default target/pyenv) exists and has SWITCHYARD_PYTHON_PACKAGES:
+# creates it with python3 -m venv (installing python3 and python3-venv when root and they
+# are missing, else naming them and exiting 1), then pip-installs the packages if an import
+# fails. tests/pg_psycopg.rs runs tests/python/ with target/pyenv/bin/python.
+ensure_python_deps() {
+  local venv=${1:-target/pyenv} imports
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if ((EUID != 0)); then
+      log "python3 with its venv module is needed for the Python client tests"
+      log "install it with: sudo apt-get update && sudo apt-get install -y --no-install-recommends python3 python3-venv"
+      exit 1
+    fi
+    log "installing python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends python3 python3-venv
+    python3 -c 'import venv, ensurepip' 2>/dev/null || die "python3 -m venv still unusable after apt-get install"
+  fi
+  # A venv whose interpreter is gone (python3 upgraded or moved) is rebuilt in place.
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c '' 2>/dev/null; then
+    log "creating the Python venv $venv"
+    python3 -m venv --clear "$venv" || die "python3 -m venv $venv failed"
+  fi
+  imports=$(IFS=,; echo "${SWITCHYARD_PYTHON_MODULES[*]}")
+  "$venv/bin/python" -c "import $imports" 2>/dev/null && return 0
+  log "pip-installing into $venv: ${SWITCHYARD_PYTHON_PACKAGES[*]}"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${SWITCHYARD_PYTHON_PACKAGES[@]}" ||
+    die "pip install ${SWITCHYARD_PYTHON_PACKAGES[*]} into $venv failed"
+  "$venv/bin/python" -c "import $imports" || die "$venv still lacks: ${SWITCHYARD_PYTHON_MODULES[*]}"
+}
+
 # Waits up to $2 seconds for file $1 to exist; fails early if process $3 (optional) exits.
 wait_for_file() {
   local file=$1 secs=$2 pid=${3:-} i

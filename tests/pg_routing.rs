@@ -214,6 +214,20 @@ async fn a_named_prepared_statement_spreads_across_replicas() {
         by_port.get(&r1).copied().unwrap_or(0) > 0 && by_port.get(&r2).copied().unwrap_or(0) > 0,
         "{by_port:?}"
     );
+    // One-off statements (prepare, then execute: two round trips each) spread too.
+    let mut ports = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let row = c
+            .query_one("SELECT inet_server_port()", &[])
+            .await
+            .expect("one-off");
+        ports.insert(row.get::<_, i32>(0) as u16);
+    }
+    assert_eq!(
+        ports,
+        std::collections::HashSet::from([r1, r2]),
+        "one-off reads stuck to one replica"
+    );
     // A parameterised one, too, re-prepared wherever it lands.
     let stmt = c.prepare("SELECT $1::int + 1").await.expect("prepare");
     for i in 0..10 {

@@ -11,6 +11,15 @@ pub struct ReplicaPicker {
 }
 
 impl ReplicaPicker {
+    /// The replica `pick` would choose, without advancing the rotation: for work that does not
+    /// count as a read, such as preparing a statement.
+    pub fn peek(&mut self, snap: &ClusterSnapshot) -> Option<usize> {
+        let saved = (self.generation, self.current.clone());
+        let choice = self.pick(snap);
+        (self.generation, self.current) = saved;
+        choice
+    }
+
     /// Picks a usable replica with weight > 0, or None when there is none.
     pub fn pick(&mut self, snap: &ClusterSnapshot) -> Option<usize> {
         if self.generation != Some(snap.generation) || self.current.len() != snap.nodes.len() {

@@ -110,7 +110,15 @@ impl Session {
                     .ok_or_else(no_primary)
             }
             Want::Replica => {
-                if let Some(r) = self.picker.pick(&snap) {
+                // Only batches that execute something advance the rotation, so that a prepare
+                // round trip does not make every following execute land on the same replica.
+                let executes = batch.frames.iter().any(|f| matches!(f.tag, b'E' | b'Q'));
+                let pick = if executes {
+                    self.picker.pick(&snap)
+                } else {
+                    self.picker.peek(&snap)
+                };
+                if let Some(r) = pick {
                     if self.ctx.fallback_logged.swap(false, Ordering::Relaxed) {
                         tracing::info!(cluster = %self.ctx.config.name, "a replica is serving reads again");
                     }
