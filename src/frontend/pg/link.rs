@@ -16,6 +16,8 @@ pub struct OutQueue {
     q: VecDeque<Bytes>,
     /// Bytes queued.
     pub bytes: usize,
+    /// Written since the last flush: TLS may hold them in its buffer until flushed.
+    unflushed: bool,
 }
 
 impl OutQueue {
@@ -27,13 +29,20 @@ impl OutQueue {
         }
     }
 
-    /// True when nothing is queued.
+    /// True when nothing is queued and everything written was flushed.
     pub fn is_empty(&self) -> bool {
-        self.q.is_empty()
+        self.q.is_empty() && !self.unflushed
     }
 
-    /// Writes as much as one vectored write takes. Cancel-safe: a cancelled call wrote nothing.
+    /// Writes as much as one vectored write takes, then flushes once the queue is empty (TLS
+    /// keeps accepted bytes in its own buffer until flushed). Cancel-safe: a call cancelled in
+    /// the write wrote nothing; one cancelled in the flush leaves `unflushed` set for the next.
     pub async fn write_to(&mut self, w: &mut NetWrite) -> std::io::Result<()> {
+        if self.q.is_empty() {
+            w.flush().await?;
+            self.unflushed = false;
+            return Ok(());
+        }
         let n = {
             let slices: Vec<IoSlice<'_>> =
                 self.q.iter().take(64).map(|b| IoSlice::new(b)).collect();
@@ -43,6 +52,11 @@ impl OutQueue {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         self.advance(n);
+        self.unflushed = true;
+        if self.q.is_empty() {
+            w.flush().await?;
+            self.unflushed = false;
+        }
         Ok(())
     }
 

@@ -83,9 +83,9 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
     };
     let (user, database, params) = match login {
         Ok(Startup::Cancel(key)) => {
-            // Honoured with or without TLS, even when TLS is required: libpq sends cancels over
-            // a fresh plain connection, and the 64-bit key is the credential (PostgreSQL does
-            // not apply hostssl rules to cancels either).
+            // Honoured with or without TLS, even when TLS is required: libpq's PQcancel (psql's
+            // Ctrl-C) sends cancels over a fresh plain connection, and the 64-bit key is the
+            // credential (PostgreSQL does not apply hostssl rules to cancels either).
             if let Some(target) = ctx.cancels.target(key) {
                 send_cancel(target, ctx.general.connect_timeout).await;
             }
