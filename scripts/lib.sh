@@ -57,9 +57,9 @@ ensure_packages() {
 }
 
 # The Python packages tests drive switchyard with (tests/python/), pip-installed into a venv.
-SWITCHYARD_PYTHON_PACKAGES=('psycopg[binary]')
+SWITCHYARD_PYTHON_PACKAGES=('psycopg[binary]' asyncpg)
 # Modules that show SWITCHYARD_PYTHON_PACKAGES are installed (psycopg_binary: libpq included).
-SWITCHYARD_PYTHON_MODULES=(psycopg psycopg_binary)
+SWITCHYARD_PYTHON_MODULES=(psycopg psycopg_binary asyncpg)
 
 # Makes sure the venv $1 (default target/pyenv) exists and has SWITCHYARD_PYTHON_PACKAGES:
 # creates it with python3 -m venv (installing python3 and python3-venv when root and they

@@ -108,3 +108,26 @@ fn psycopg_prepared_statements_and_transactions() {
         "psycopg_prepared.py printed no summary: {out}"
     );
 }
+
+#[test]
+fn asyncpg_named_statements_through_transaction_pooling() {
+    let python = venv_python();
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test once (ensure_python_deps installs asyncpg)",
+        python.display()
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/asyncpg_prepared.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script).arg(shared_proxy().addr.port().to_string());
+    let (status, out, err) = run_bounded(cmd, SCRIPT_TIMEOUT);
+    eprintln!("asyncpg_prepared.py: {}", out.trim());
+    let status =
+        status.unwrap_or_else(|| panic!("asyncpg_prepared.py did not finish; stderr:\n{err}"));
+    assert!(
+        status.success(),
+        "asyncpg_prepared.py failed ({status}):\n{}",
+        err.trim_end()
+    );
+    assert!(out.contains("\"ok\": true"), "no summary: {out}");
+}
