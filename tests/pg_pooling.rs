@@ -424,3 +424,45 @@ async fn idle_timeouts_close_the_client() {
         .expect_err("closed when idle");
     eprintln!("idle: {err}");
 }
+
+#[tokio::test]
+async fn a_full_pool_and_too_many_clients_get_clear_errors() {
+    let text = config_for(
+        shared_pg(),
+        &[1, 1],
+        "pool_size = 1\npool_timeout = \"300ms\"",
+    )
+    .replace(
+        "startup_timeout = \"2s\"",
+        "startup_timeout = \"2s\"\nmax_client_connections = 3",
+    );
+    let p = start_proxy(&text);
+    let a = connect(p.addr).await;
+    let b = connect(p.addr).await;
+    // a holds the primary's only connection in an open transaction.
+    a.batch_execute("BEGIN; SELECT txid_current()")
+        .await
+        .expect("begin");
+    let err = b
+        .simple_query("/* switchyard:primary */ SELECT 1")
+        .await
+        .expect_err("the pool is exhausted");
+    let db = err.as_db_error().expect("a server-style error");
+    assert_eq!(db.code().code(), "53300", "{db:?}");
+    assert!(
+        db.message().contains("pool") && db.message().contains("database app"),
+        "{}",
+        db.message()
+    );
+    a.batch_execute("COMMIT").await.expect("commit");
+    b.simple_query("/* switchyard:primary */ SELECT 1")
+        .await
+        .expect("b's session goes on");
+    // Two clients are connected; the third is the last one allowed.
+    let _c = connect(p.addr).await;
+    let err = tokio_postgres::connect(&conn_str(p.addr, "app", "app"), NoTls)
+        .await
+        .err()
+        .expect("too many clients");
+    assert_eq!(err.code().map(|c| c.code()), Some("53300"), "{err}");
+}
