@@ -32,26 +32,26 @@ pub(super) enum LinkError {
 impl Session {
     /// Makes sure the session holds a connection to `node`: its own, or one from the pool.
     pub(super) async fn ensure_link(&mut self, node: usize) -> Result<(), LinkError> {
-        let Some(state) = self.ctx.state.load().node(node).cloned() else {
-            return Err(LinkError::Backend(BackendError::Protocol {
-                node: node.to_string(),
-                reason: "no such node".into(),
-            }));
-        };
+        let incarnation = self.ctx.state.load().node(node).map_or(0, |n| n.incarnation);
         match &self.links[node] {
-            Some(l) if l.conn.incarnation == state.incarnation => return Ok(()),
+            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
             // The node went down since this connection was opened: it is likely dead.
             Some(_) => self.links[node] = None,
             None => {}
         }
         let pool = self.pools[node].clone();
-        let (lease, idle) = pool.checkout(state.incarnation).await?;
+        let (lease, idle) = pool.checkout(incarnation).await?;
         let conn = match idle {
             Some(c) => c,
             None => {
-                self.ctx
-                    .open_server(&state, &self.user, &self.database)
-                    .await?
+                // Cloned only here: a new connection is the rare case.
+                let Some(state) = self.ctx.state.load().node(node).cloned() else {
+                    return Err(LinkError::Backend(BackendError::Protocol {
+                        node: node.to_string(),
+                        reason: "no such node".into(),
+                    }));
+                };
+                self.ctx.open_server(&state, &self.user, &self.database).await?
             }
         };
         self.links[node] = Some(Link::new(conn, lease));
