@@ -41,6 +41,18 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => match Config::load(&config) {
             Ok(c) => {
+                // Certificates and keys are only read when serving; check them here too.
+                for (i, cl) in c.clusters.iter().enumerate() {
+                    let acceptor = cl.tls.as_ref().map(crate::tls::acceptor).transpose();
+                    if let Err(e) = acceptor {
+                        eprintln!("{}: clusters[{i}].tls: {e}", config.display());
+                        return ExitCode::from(2);
+                    }
+                    if let Err(e) = crate::tls::connector(&cl.server_tls) {
+                        eprintln!("{}: clusters[{i}].server_tls: {e}", config.display());
+                        return ExitCode::from(2);
+                    }
+                }
                 println!(
                     "{}: ok ({} cluster{})",
                     config.display(),

@@ -93,3 +93,17 @@ fn help_explains_run_and_check() {
     let o = switchyard(&["run", "--help"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("--config"));
 }
+
+#[test]
+fn check_reads_tls_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("{GOOD}\n[clusters.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n");
+    let path = write(&dir, "tls.toml", &text);
+    let o = switchyard(&["check", "--config", &path]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("clusters[0].tls") && err.contains("/nonexistent/cert.pem"),
+        "{err}"
+    );
+}

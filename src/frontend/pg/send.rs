@@ -32,7 +32,12 @@ pub(super) enum LinkError {
 impl Session {
     /// Makes sure the session holds a connection to `node`: its own, or one from the pool.
     pub(super) async fn ensure_link(&mut self, node: usize) -> Result<(), LinkError> {
-        let incarnation = self.ctx.state.load().node(node).map_or(0, |n| n.incarnation);
+        let incarnation = self
+            .ctx
+            .state
+            .load()
+            .node(node)
+            .map_or(0, |n| n.incarnation);
         match &self.links[node] {
             Some(l) if l.conn.incarnation == incarnation => return Ok(()),
             // The node went down since this connection was opened: it is likely dead.
@@ -51,7 +56,9 @@ impl Session {
                         reason: "no such node".into(),
                     }));
                 };
-                self.ctx.open_server(&state, &self.user, &self.database).await?
+                self.ctx
+                    .open_server(&state, &self.user, &self.database)
+                    .await?
             }
         };
         self.links[node] = Some(Link::new(conn, lease));
