@@ -92,3 +92,45 @@ async fn a_closed_and_reparsed_name_runs_the_new_text_everywhere() {
     send(&mut s, &[pg::query("SELECT 3")]).await;
     assert_eq!(until_ready(&mut s).await.1, ["3"]);
 }
+
+#[tokio::test]
+async fn describe_before_any_parse_on_a_server_and_deallocate() {
+    let mut s = raw_login(proxy()).await;
+    send(
+        &mut s,
+        &[pg::parse("d1", "SELECT $1::int AS n", &[]), pg::sync()],
+    )
+    .await;
+    assert_eq!(until_ready(&mut s).await.0, "1Z");
+    // Describes land on servers that never saw the Parse: the proxy prepares it there first.
+    for _ in 0..4 {
+        send(&mut s, &[pg::describe(b'S', "d1"), pg::sync()]).await;
+        assert_eq!(until_ready(&mut s).await.0, "tTZ");
+    }
+    // DEALLOCATE of a protocol-level statement is the proxy's to answer.
+    send(&mut s, &[pg::query("DEALLOCATE d1")]).await;
+    assert_eq!(until_ready(&mut s).await.0, "CZ");
+    send(&mut s, &[bind("d1"), pg::execute("", 0), pg::sync()]).await;
+    assert_eq!(
+        until_ready(&mut s).await.0,
+        "EZ",
+        "d1 is gone for this client"
+    );
+    send(&mut s, &[pg::query("DEALLOCATE d1")]).await;
+    assert_eq!(
+        until_ready(&mut s).await.0,
+        "EZ",
+        "a second DEALLOCATE fails like PostgreSQL's"
+    );
+    send(
+        &mut s,
+        &[
+            pg::parse("d2", "SELECT 2", &[]),
+            pg::sync(),
+            pg::query("DEALLOCATE ALL"),
+        ],
+    )
+    .await;
+    assert_eq!(until_ready(&mut s).await.0, "1Z");
+    assert_eq!(until_ready(&mut s).await.0, "CZ");
+}

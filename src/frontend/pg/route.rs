@@ -37,6 +37,11 @@ pub(super) fn want(batch: &Batch) -> Want {
 impl Session {
     /// Sends a complete batch now if it can go to the node already relaying, else holds it.
     pub(super) async fn submit(&mut self, batch: Batch) -> Result<(), FrontendError> {
+        if batch.local_reply.is_some() && self.active.is_some() {
+            // The proxy's own answer must wait for the replies to what came before it.
+            self.held = Some(batch);
+            return Ok(());
+        }
         if let Some(n) = self.open_batch {
             self.send_batch(n, batch);
             return Ok(());

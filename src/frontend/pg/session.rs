@@ -454,7 +454,8 @@ impl Session {
         sql: &str,
         class: &crate::route::Classification,
     ) -> Option<Vec<bytes::Bytes>> {
-        if self.pinned.is_some() || class.statements.len() != 1 {
+        // Inside a Flush-ed batch the reply could not wait for the batch's Sync: leave it to the server.
+        if self.pinned.is_some() || self.open_batch.is_some() || class.statements.len() != 1 {
             return None;
         }
         let text = sql.get(class.statements[0].span.clone())?;
