@@ -19,19 +19,24 @@
 #
 # For every run it prints tps, pgbench's latency average, the 99th percentile of the
 # per-transaction latencies (from pgbench --log), failed transactions, and the proxy's own
-# CPU microseconds per transaction (utime+stime from /proc before and after, divided by the
-# transactions; for Pgpool-II the parent plus all its children, including the children it
-# reaped during the run). Ends with a markdown table of all runs.
+# CPU microseconds per transaction: utime+stime from /proc, divided by the transactions, from
+# the moment all clients are connected to the end (steady state), and over the whole run
+# including the clients' SCRAM logins. For Pgpool-II that is the parent plus all its
+# children, including the children it reaped during the run. Ends with a markdown table.
+#
+# pgbench 15 counts the logins inside -T (and leaves them out of tps), so each run gets
+# -T seconds + clients/20 s: 500 logins through Pgpool-II take 10-15 s on this machine.
 #
 # The test bed sets max_connections = 300. Direct at -c 500 and Pgpool-II at -c 500 (which
 # opens one connection per client to every node) need more, so the nodes are restarted with
-# max_connections = 800 (replicas first: a standby needs at least its primary's value). With
-# RAISE_MAX_CONNECTIONS=0, or if the restart fails, those runs are reported as n/a.
+# max_connections = 800 (replicas first: a standby needs at least its primary's value); the
+# script stops if that fails. With RAISE_MAX_CONNECTIONS=0, direct at -c 500 is reported as
+# n/a and Pgpool-II at -c 500 as whatever it does with too few server connections.
 #
 # Usage: bench/compare.sh [seconds=15] [rounds=1]
 # Environment: CLIENTS="64 500"  SCENARIOS="select-only tpcb-like"
 #              CANDIDATES="direct switchyard pgbouncer pgpool"  RAISE_MAX_CONNECTIONS=1
-#              SKIP_BUILD=1 (use the binaries already in target/release)
+#              SKIP_BUILD=1 (use the binaries already in target/release)  LOGIN_ALLOWANCE=seconds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -78,7 +83,7 @@ fi
 tmp=$(mktemp -d -t switchyard-compare.XXXXXX)
 chmod 755 "$tmp"
 TESTBED_PID="" SY_PID="" PB_PID="" PB_WRAPPER="" PP_PID="" PP_WRAPPER=""
-RESTARTED_DATA_DIRS=()
+RESTARTED_PIDS=() # postmasters restarted by pg_ctl: no longer the test bed's children
 
 # as_pg CMD...: runs CMD as the postgres OS user when we are root (PostgreSQL, PgBouncer and
 # Pgpool-II refuse to run as root), else as ourselves.
@@ -134,13 +139,11 @@ cleanup() {
   [[ -n $PB_PID ]] && stop_pid "$PB_PID" TERM 5 # SIGTERM: immediate shutdown
   [[ -n $PB_WRAPPER ]] && stop_pid "$PB_WRAPPER" TERM 3
   [[ -n $SY_PID ]] && stop_pid "$SY_PID" TERM 12
-  # Postmasters we restarted are no longer the test bed's children: stop them ourselves.
-  local d
-  for d in "${RESTARTED_DATA_DIRS[@]}"; do
-    if [[ -f $d/postmaster.pid ]]; then
-      as_pg timeout 20 "${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}/pg_ctl" -D "$d" stop -m immediate -t 15 >/dev/null 2>&1 || true
-    fi
-  done
+  # Postmasters we restarted are no longer the test bed's children: stop them ourselves,
+  # immediate shutdown (SIGQUIT) all at once, before the test bed removes their directories.
+  local p
+  for p in "${RESTARTED_PIDS[@]}"; do alive "$p" && kill -QUIT "$p" 2>/dev/null; done
+  for p in "${RESTARTED_PIDS[@]}"; do stop_pid "$p" QUIT 10; done
   [[ -n $TESTBED_PID ]] && stop_pid "$TESTBED_PID" TERM 20
   wait 2>/dev/null || true
   rm -rf "$tmp"
@@ -152,7 +155,9 @@ trap 'exit 143' TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- the test bed -----------------------------------------------------------------------------
-target/release/switchyard-testbed pg --env-file "$tmp/env" >"$tmp/testbed.log" 2>&1 &
+# In its own session, so that a Ctrl-C in the terminal reaches only us: the test bed removes
+# its directory when it gets SIGINT, and the postmasters restarted below must go first.
+setsid target/release/switchyard-testbed pg --env-file "$tmp/env" >"$tmp/testbed.log" 2>&1 &
 TESTBED_PID=$!
 for _ in $(seq 1 600); do
   [[ -s $tmp/env ]] && break
@@ -177,9 +182,12 @@ if [[ $RAISE_MAX_CONNECTIONS == 1 ]]; then
   for i in 2 1 0; do
     data=$PG_BASE_DIR/pg$i/data
     [[ -d $data ]] || { raise_ok=0; break; }
-    RESTARTED_DATA_DIRS+=("$data")
-    if ! as_pg timeout 60 "$PG_BIN_DIR/pg_ctl" -D "$data" -o "-c max_connections=$RAISED_MAX_CONNECTIONS" \
-      -l "$PG_BASE_DIR/pg$i/restart.log" -w -t 50 -m fast restart >"$tmp/restart.log" 2>&1; then
+    rc=0
+    as_pg timeout 60 "$PG_BIN_DIR/pg_ctl" -D "$data" -o "-c max_connections=$RAISED_MAX_CONNECTIONS" \
+      -l "$PG_BASE_DIR/pg$i/restart.log" -w -t 50 -m fast restart >"$tmp/restart.log" 2>&1 || rc=$?
+    pm=$(head -1 "$data/postmaster.pid" 2>/dev/null || true)
+    [[ $pm =~ ^[0-9]+$ ]] && RESTARTED_PIDS+=("$pm")
+    if ((rc != 0)); then
       log "restarting pg$i with max_connections=$RAISED_MAX_CONNECTIONS failed: $(tail -3 "$tmp/restart.log")"
       raise_ok=0
       break
@@ -419,11 +427,19 @@ row() {
 # us_per_tx TICKS TX
 us_per_tx() { awk -v d="$1" -v hz="$HZ" -v tx="$2" 'BEGIN { printf "%.1f", d / hz * 1e6 / tx }'; }
 
-# login_allowance CLIENTS: seconds added to -T for the logins. pgbench 15 counts the time its
-# clients take to connect inside -T (and leaves it out of tps): at -c 500 the SCRAM logins
-# through a proxy take several seconds, which would otherwise eat most of a short run.
+# login_allowance CLIENTS: seconds added to -T for the logins, clients/20 (LOGIN_ALLOWANCE
+# overrides it). pgbench 15 counts the time its clients take to connect inside -T (and leaves
+# it out of tps): 500 SCRAM logins take about 3 s direct and up to 15 s through Pgpool-II
+# (which logs in to all three nodes for every client), which would eat most of a short run.
 login_allowance() {
-  if [[ -n ${LOGIN_ALLOWANCE:-} ]]; then echo "$LOGIN_ALLOWANCE"; else echo $((($1 + 39) / 40)); fi
+  if [[ -n ${LOGIN_ALLOWANCE:-} ]]; then echo "$LOGIN_ALLOWANCE"; else echo $((($1 + 19) / 20)); fi
+}
+
+# allowances: "N s at -c C, ..." for the header.
+allowances() {
+  local c out=""
+  for c in "${CLIENT_COUNTS[@]}"; do out+="${out:+, }$(login_allowance "$c") s at -c $c"; done
+  echo "$out"
 }
 
 # run SCENARIO CLIENTS ROUND CANDIDATE PORT PID PIDMODE
@@ -458,6 +474,8 @@ run() {
   tx=$(field '^number of transactions actually processed: ([0-9]+).*' "$out")
   failed=$(field '^number of failed transactions: ([0-9]+).*' "$out")
   conn=$(field '^initial connection time = ([0-9.]+) ms.*' "$out")
+  # pgbench killed by SIGINT or SIGTERM: Ctrl-C (or a stop), not a result.
+  if ((rc == 130 || rc == 143)); then exit "$rc"; fi
   if ((rc == 124 || rc == 137)); then note="timed out after $((dur + 120)) s; "; fi
   if grep -q 'Run was aborted' <<<"$out"; then note+="run aborted; "; fi
   local err
@@ -468,6 +486,10 @@ run() {
       note+="0 transactions: the $c logins took all of -T $dur s (pgbench 15 counts them inside -T); "
     fi
     [[ -n $note ]] || note="$(tail -1 <<<"$out" | cut -c1-160); "
+    if [[ $cand == pgpool ]]; then
+      err=$(grep -E 'ERROR|FATAL' "$pp/pgpool.log" 2>/dev/null | tail -1 | sed 's/^.*\(ERROR\|FATAL\)/\1/' | cut -c1-160 || true)
+      [[ -z $err ]] || note+="pgpool log: $err; "
+    fi
     row "$scenario" "$c" "$r" "$cand" - - - - - - "${conn:--}" "no transactions (pgbench exit $rc): ${note%; }"
     rm -rf "$logdir"
     return 0
@@ -490,7 +512,7 @@ run() {
 # skip SCENARIO CLIENTS ROUND CANDIDATE WHY
 skip() { row "$1" "$2" "$3" "$4" - - - - - - - "n/a: $5"; }
 
-echo "switchyard compare: pgbench -j 2 -T $T (+ clients/40 s for the logins) -M simple -n, scale 10, $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB;" \
+echo "switchyard compare: pgbench -j 2 -T $T (+ $(allowances) for the logins) -M simple -n, scale 10, $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB;" \
   "PostgreSQL $(su_psql 0 'SHOW server_version' | cut -d' ' -f1) primary + 2 replicas on loopback, max_connections $MAX_CONNECTIONS;" \
   "pgbouncer $(pgbouncer --version 2>/dev/null | head -1 | awk '{ print $NF }'), pgpool $(pgpool --version 2>&1 | awk '{ print $3 }')"
 echo "per run: tps (without initial connection time), pgbench's latency average, p99 of the per-transaction latencies, failed transactions," \
@@ -546,8 +568,8 @@ log "measured in $(($(date +%s) - START)) s"
 
 # --- the table ---------------------------------------------------------------------------------
 echo
-echo "Command: \`bench/compare.sh $T $ROUNDS\` — pgbench -j 2 -T $T -M simple -n, scale 10;" \
-  "-T $T + clients/40 s (pgbench 15 counts the logins inside -T; tps leaves them out); switchyard and PgBouncer pool_size $POOL_SIZE per node, Pgpool-II num_init_children = clients + 10; max_connections $MAX_CONNECTIONS."
+echo "Command: \`bench/compare.sh $T $ROUNDS\` — pgbench -j 2 -M simple -n, scale 10;" \
+  "-T $T s + $(allowances) for the logins (pgbench 15 counts them inside -T; tps leaves them out); switchyard and PgBouncer pool_size $POOL_SIZE per node, Pgpool-II num_init_children = clients + 10; max_connections $MAX_CONNECTIONS."
 echo "select-only: direct and PgBouncer read the primary, switchyard the two replicas, Pgpool-II all three (per session);" \
   "tpcb-like: writes go to the primary on every candidate."
 echo

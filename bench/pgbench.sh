@@ -43,7 +43,7 @@ cat >"$tmp/switchyard.toml" <<TOML
 [[clusters]]
 name = "bench"
 listen = "127.0.0.1:$SY_PORT"
-pool_max_idle = 64
+pool_size = 64
 
 [[clusters.users]]
 name = "app"
