@@ -74,13 +74,7 @@ impl Batch {
                 Effect::ResetAll => self.actions.push(Action::ResetAll),
                 Effect::Discard => self.actions.push(Action::Discard),
                 Effect::Pin(why) if self.pin.is_none() => self.pin = Some(why),
-                _ if sql.get(st.span.clone()).is_some_and(|t| {
-                    t.split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .eq_ignore_ascii_case("UNLISTEN *")
-                }) =>
-                {
+                _ if sql.get(st.span.clone()).is_some_and(is_unlisten_all) => {
                     self.actions.push(Action::Unlisten)
                 }
                 _ => {}
@@ -118,4 +112,12 @@ pub fn global_name(sql: &str, param_types: &[u32]) -> String {
         h.finish()
     };
     format!("sy_{:016x}{:016x}", digest(1), digest(2))
+}
+
+/// `UNLISTEN *`, in any case and spacing; checked cheaply since it runs for every statement.
+fn is_unlisten_all(text: &str) -> bool {
+    let Some(head) = text.get(..8) else {
+        return false;
+    };
+    head.eq_ignore_ascii_case("UNLISTEN") && text[8..].trim() == "*"
 }
