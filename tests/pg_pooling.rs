@@ -138,81 +138,37 @@ async fn a_thousand_clients_share_twenty_connections_per_node() {
     assert!(row.get::<_, i32>(0) >= 333);
 }
 
+/// Runs pgbench through `p` as app; returns whether it succeeded and everything it printed.
+fn pgbench(p: &Proxy, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-U", "app"])
+        .arg("-p")
+        .arg(p.addr.port().to_string())
+        .args(args)
+        .arg("app")
+        .env("PGPASSWORD", "app")
+        .output()
+        .expect("run pgbench");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 #[tokio::test]
 async fn pgbench_prepared_with_fifty_clients_through_transaction_pooling() {
     let p = small_pool_proxy();
-    let out = std::process::Command::new("pgbench")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "app",
-            "-n",
-            "-S",
-            "-M",
-            "prepared",
-            "-c",
-            "50",
-            "-j",
-            "2",
-            "-T",
-            "5",
-        ])
-        .arg("-p")
-        .arg(p.addr.port().to_string())
-        .arg("app")
-        .env("PGPASSWORD", "app")
-        .output()
-        .expect("pgbench");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = pgbench(p, &["-i", "-q"]);
+    assert!(ok, "{text}");
+    let (ok, text) = pgbench(
+        p,
+        &[
+            "-n", "-S", "-M", "prepared", "-c", "50", "-j", "2", "-T", "5",
+        ],
     );
-    if !text.contains("pgbench_accounts")
-        && !out.status.success()
-        && text.contains("does not exist")
-    {
-        // Tables come from the pgbench test in another binary; create them here if missing.
-        let init = std::process::Command::new("pgbench")
-            .args(["-h", "127.0.0.1", "-U", "app", "-i", "-q"])
-            .arg("-p")
-            .arg(p.addr.port().to_string())
-            .arg("app")
-            .env("PGPASSWORD", "app")
-            .output()
-            .expect("pgbench -i");
-        assert!(init.status.success());
-    }
-    let out = std::process::Command::new("pgbench")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "app",
-            "-n",
-            "-S",
-            "-M",
-            "prepared",
-            "-c",
-            "50",
-            "-j",
-            "2",
-            "-T",
-            "5",
-        ])
-        .arg("-p")
-        .arg(p.addr.port().to_string())
-        .arg("app")
-        .env("PGPASSWORD", "app")
-        .output()
-        .expect("pgbench");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
     assert!(text.contains("number of failed transactions: 0"), "{text}");
 }
 
