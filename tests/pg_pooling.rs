@@ -228,6 +228,28 @@ async fn session_settings_do_not_leak_between_clients_sharing_a_connection() {
         .expect("a reads");
     assert_eq!(row.get::<_, String>(0), "\"$user\", public");
     assert_eq!(row.get::<_, String>(1), "");
+    // set_config(..., false) with literals is recorded like SET: it follows a, not b.
+    a.query_one(
+        "SELECT set_config('application_name', 'via-set-config', false)",
+        &[],
+    )
+    .await
+    .expect("set_config");
+    for _ in 0..4 {
+        let row = a
+            .query_one(
+                "SELECT current_setting('application_name'), pg_is_in_recovery()",
+                &[],
+            )
+            .await
+            .expect("a");
+        assert_eq!(row.get::<_, String>(0), "via-set-config");
+        let row = b
+            .query_one("SELECT current_setting('application_name')", &[])
+            .await
+            .expect("b");
+        assert_eq!(row.get::<_, String>(0), "");
+    }
 }
 
 #[tokio::test]

@@ -73,6 +73,21 @@ impl Batch {
                 Effect::Reset { name } => self.actions.push(Action::Reset(name.clone())),
                 Effect::ResetAll => self.actions.push(Action::ResetAll),
                 Effect::Discard => self.actions.push(Action::Discard),
+                Effect::Pin("set_config")
+                    if sql
+                        .get(st.span.clone())
+                        .and_then(simple_set_config)
+                        .is_some() =>
+                {
+                    // A plain `SELECT set_config('name', 'value', false)` is a SET in disguise:
+                    // record it for replay instead of pinning the session.
+                    if let Some((name, value, false)) =
+                        sql.get(st.span.clone()).and_then(simple_set_config)
+                    {
+                        let sql = format!("SET {name} TO '{}'", value.replace('\'', "''"));
+                        self.actions.push(Action::Set { name, sql });
+                    }
+                }
                 Effect::Pin(why) if self.pin.is_none() => self.pin = Some(why),
                 _ if sql.get(st.span.clone()).is_some_and(is_unlisten_all) => {
                     self.actions.push(Action::Unlisten)
@@ -120,4 +135,89 @@ fn is_unlisten_all(text: &str) -> bool {
         return false;
     };
     head.eq_ignore_ascii_case("UNLISTEN") && text[8..].trim() == "*"
+}
+
+/// Parses `SELECT set_config('name', 'value', true|false)` with plain string literals and a
+/// plain parameter name; anything else (expressions, more columns, FROM) is None.
+fn simple_set_config(text: &str) -> Option<(String, String, bool)> {
+    let rest = strip_prefix_ci(text.trim(), "select")?.trim_start();
+    let rest = strip_prefix_ci(rest, "set_config")?.trim_start();
+    let rest = rest.strip_prefix('(')?;
+    let (name, rest) = string_literal(rest.trim_start())?;
+    let rest = rest.trim_start().strip_prefix(',')?;
+    let (value, rest) = string_literal(rest.trim_start())?;
+    let rest = rest.trim_start().strip_prefix(',')?.trim_start();
+    let (local, rest) = if let Some(r) = strip_prefix_ci(rest, "false") {
+        (false, r)
+    } else {
+        (true, strip_prefix_ci(rest, "true")?)
+    };
+    if rest
+        .trim_start()
+        .strip_prefix(')')?
+        .trim()
+        .trim_end_matches(';')
+        .trim()
+        .is_empty()
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        Some((name.to_ascii_lowercase(), value, local))
+    } else {
+        None
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// A '...' literal with '' escapes at the start of `s`: (content, rest).
+fn string_literal(s: &str) -> Option<(String, &str)> {
+    let mut chars = s.strip_prefix('\'')?.char_indices().peekable();
+    let body = &s[1..];
+    let mut out = String::new();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+                out.push('\'');
+            } else {
+                return Some((out, &body[i + 1..]));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simple_set_config;
+
+    #[test]
+    fn set_config_calls_that_are_plain_sets() {
+        assert_eq!(
+            simple_set_config("SELECT set_config('search_path', 'a, b', false)"),
+            Some(("search_path".into(), "a, b".into(), false))
+        );
+        assert_eq!(
+            simple_set_config("select  SET_CONFIG( 'app.x' , 'it''s' , TRUE ) ;"),
+            Some(("app.x".into(), "it's".into(), true))
+        );
+        for not in [
+            "SELECT set_config('a', current_user, false)",
+            "SELECT set_config('a', 'b', false), 1",
+            "SELECT set_config('a', 'b', false) FROM t",
+            "SELECT set_config('a b', 'c', false)",
+            "SELECT set_config('a', 'b')",
+        ] {
+            assert_eq!(simple_set_config(not), None, "{not}");
+        }
+    }
 }
