@@ -444,3 +444,55 @@ async fn a_full_pool_and_too_many_clients_get_clear_errors() {
         .expect("too many clients");
     assert_eq!(err.code().map(|c| c.code()), Some("53300"), "{err}");
 }
+
+#[tokio::test]
+async fn a_user_can_have_session_pooling() {
+    let pg = shared_pg();
+    pg.psql(
+        0,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sess') THEN CREATE ROLE sess LOGIN PASSWORD 'sess'; END IF; END $$",
+    )
+    .expect("role");
+    let text = config_for(pg, &[1, 1], "pool_size = 4");
+    let p = start_proxy(&format!(
+        "{text}\n[[clusters.users]]\nname = \"sess\"\npassword = \"sess\"\npool_mode = \"session\"\n"
+    ));
+    async fn backend_pid(c: &tokio_postgres::Client) -> i32 {
+        c.query_one("/* switchyard:primary */ SELECT pg_backend_pid()", &[])
+            .await
+            .expect("pid")
+            .get(0)
+    }
+    async fn login(p: &Proxy, user: &str) -> tokio_postgres::Client {
+        let (c, conn) = tokio_postgres::connect(&conn_str(p.addr, user, user), NoTls)
+            .await
+            .expect("login");
+        tokio::spawn(conn);
+        c
+    }
+    // Transaction pooling (app): once a's connection is taken by another client's open
+    // transaction, a's next statement runs on another connection.
+    let (a, t) = (login(&p, "app").await, login(&p, "app").await);
+    let first = backend_pid(&a).await;
+    t.batch_execute("BEGIN; /* switchyard:primary */ SELECT 1")
+        .await
+        .expect("t begins");
+    assert_ne!(
+        backend_pid(&a).await,
+        first,
+        "transaction pooling hands connections around"
+    );
+    t.batch_execute("COMMIT").await.expect("t commits");
+    // Session pooling (sess): the connection stays with its client whatever others do.
+    let (s, s2) = (login(&p, "sess").await, login(&p, "sess").await);
+    let first = backend_pid(&s).await;
+    s2.batch_execute("BEGIN; /* switchyard:primary */ SELECT 1")
+        .await
+        .expect("s2 begins");
+    assert_eq!(
+        backend_pid(&s).await,
+        first,
+        "session pooling keeps the connection"
+    );
+    s2.batch_execute("COMMIT").await.expect("s2 commits");
+}
