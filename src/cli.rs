@@ -75,10 +75,16 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            // worker_threads = 0 runs everything on one thread (like PgBouncer): on small
+            // machines shared with the database it costs less CPU per transaction.
+            let mut builder = match cfg.general.worker_threads {
+                Some(0) => tokio::runtime::Builder::new_current_thread(),
+                _ => tokio::runtime::Builder::new_multi_thread(),
+            };
+            if let Some(n) = cfg.general.worker_threads.filter(|n| *n > 0) {
+                builder.worker_threads(n);
+            }
+            let rt = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");

@@ -32,6 +32,9 @@ pub struct General {
     /// Most clients served at once per listener; past it new clients get SQLSTATE 53300. Default 10000.
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
+    /// Runtime threads: absent = one per core; 0 = a single-threaded runtime. Read at start.
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
     /// Grace period for in-flight work at shutdown. Default 10s.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -45,6 +48,7 @@ impl Default for General {
             connect_timeout: default_connect_timeout(),
             shutdown_grace: default_shutdown_grace(),
             max_client_connections: default_max_clients(),
+            worker_threads: None,
         }
     }
 }

@@ -12,6 +12,12 @@ impl Config {
             key,
             reason,
         };
+        if self.general.worker_threads.is_some_and(|n| n > 1024) {
+            return Err(bad(
+                "general.worker_threads".into(),
+                "must be at most 1024".into(),
+            ));
+        }
         if self.general.max_client_connections == 0 {
             return Err(bad(
                 "general.max_client_connections".into(),
