@@ -470,29 +470,127 @@ async fn a_user_can_have_session_pooling() {
         tokio::spawn(conn);
         c
     }
-    // Transaction pooling (app): once a's connection is taken by another client's open
-    // transaction, a's next statement runs on another connection.
+    // Connections in use per user, as the proxy's pools count them.
+    let in_use = |user: &str| -> usize {
+        p.ctx
+            .pools
+            .all()
+            .iter()
+            .filter(|pool| pool.key.user == user)
+            .map(|pool| pool.counts().1)
+            .sum()
+    };
+    // Transaction pooling (app): idle clients hold no server connection.
     let (a, t) = (login(&p, "app").await, login(&p, "app").await);
-    let first = backend_pid(&a).await;
-    t.batch_execute("BEGIN; /* switchyard:primary */ SELECT 1")
-        .await
-        .expect("t begins");
-    assert_ne!(
-        backend_pid(&a).await,
-        first,
-        "transaction pooling hands connections around"
+    backend_pid(&a).await;
+    backend_pid(&t).await;
+    assert!(
+        wait_until(Duration::from_secs(2), || in_use("app") == 0),
+        "idle transaction-pooled clients hold nothing (in use: {})",
+        in_use("app")
     );
-    t.batch_execute("COMMIT").await.expect("t commits");
-    // Session pooling (sess): the connection stays with its client whatever others do.
+    // Session pooling (sess): each idle client keeps its connection, and always the same one.
     let (s, s2) = (login(&p, "sess").await, login(&p, "sess").await);
     let first = backend_pid(&s).await;
-    s2.batch_execute("BEGIN; /* switchyard:primary */ SELECT 1")
-        .await
-        .expect("s2 begins");
+    let other = backend_pid(&s2).await;
+    assert_ne!(first, other);
+    for _ in 0..3 {
+        s2.batch_execute("BEGIN; SELECT 1; COMMIT")
+            .await
+            .expect("s2 works");
+        assert_eq!(
+            backend_pid(&s).await,
+            first,
+            "session pooling keeps the connection"
+        );
+    }
     assert_eq!(
-        backend_pid(&s).await,
-        first,
-        "session pooling keeps the connection"
+        in_use("sess"),
+        2,
+        "idle session-pooled clients keep their connections"
     );
-    s2.batch_execute("COMMIT").await.expect("s2 commits");
+}
+
+#[tokio::test]
+async fn a_dead_idle_connection_is_replaced_before_a_client_gets_it() {
+    let pg = shared_pg();
+    pg.psql(
+        0,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chk') THEN CREATE ROLE chk LOGIN PASSWORD 'chk'; END IF; END $$; GRANT ALL ON SCHEMA public TO chk",
+    )
+    .expect("role");
+    let text = config_for(pg, &[1, 1], "server_check_delay = \"0s\"");
+    let p = start_proxy(&format!(
+        "{text}\n[[clusters.users]]\nname = \"chk\"\npassword = \"chk\"\n"
+    ));
+    let (c, conn) = tokio_postgres::connect(&conn_str(p.addr, "chk", "chk"), NoTls)
+        .await
+        .expect("login");
+    tokio::spawn(conn);
+    c.batch_execute("CREATE TABLE IF NOT EXISTS chk_t (v int)")
+        .await
+        .expect("ddl");
+    // The server ends every idle pooled connection of this user behind the proxy's back.
+    pg.psql(
+        0,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'chk' AND pid <> pg_backend_pid()",
+    )
+    .expect("terminate");
+    // A write cannot be retried by the proxy, so only the check keeps it from failing.
+    c.execute("INSERT INTO chk_t VALUES (1)", &[])
+        .await
+        .expect("write on a fresh connection");
+}
+
+#[tokio::test]
+async fn a_server_fatal_is_an_error_for_the_client_whose_session_goes_on() {
+    let pg = shared_pg();
+    pg.psql(
+        0,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fat') THEN CREATE ROLE fat LOGIN PASSWORD 'fat'; END IF; END $$",
+    )
+    .expect("role");
+    // No idle check, so the client's statement meets the terminated connection.
+    let text = config_for(pg, &[1, 1], "server_check_delay = \"1h\"");
+    let p = start_proxy(&format!(
+        "{text}\n[[clusters.users]]\nname = \"fat\"\npassword = \"fat\"\n"
+    ));
+    let (c, conn) = tokio_postgres::connect(&conn_str(p.addr, "fat", "fat"), NoTls)
+        .await
+        .expect("login");
+    tokio::spawn(conn);
+    c.simple_query("/* switchyard:primary */ SELECT 1")
+        .await
+        .expect("warm the pool");
+    pg.psql(
+        0,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'fat' AND pid <> pg_backend_pid()",
+    )
+    .expect("terminate");
+    let err = c
+        .simple_query("/* switchyard:primary */ SELECT 2")
+        .await
+        .expect_err("the server connection was terminated");
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.severity(), "ERROR", "{db:?}");
+    assert_eq!(db.code().code(), "57P01");
+    assert!(!c.is_closed(), "the client's session must survive");
+    // Another terminated connection may still surface once (as a plain ERROR, never a FATAL);
+    // the session itself goes on.
+    let mut last = None;
+    for _ in 0..3 {
+        match c.simple_query("/* switchyard:primary */ SELECT 3").await {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => {
+                let severity = e.as_db_error().map(|d| d.severity().to_string());
+                assert_eq!(severity.as_deref(), Some("ERROR"), "{e:?}");
+                last = Some(e);
+            }
+        }
+    }
+    assert!(last.is_none(), "the session never recovered: {last:?}");
+    assert!(!c.is_closed());
 }

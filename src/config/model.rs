@@ -122,6 +122,10 @@ pub struct ClusterConfig {
     /// Idle server connections older than this are closed. Default 10min.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
+    /// An idle server connection unused for this long is checked with an empty query before a
+    /// client gets it; a dead one is replaced. Default 30s; "0s" checks every checkout.
+    #[serde(default = "default_server_check_delay", with = "humantime_serde")]
+    pub server_check_delay: Duration,
     /// Server connections are closed once this old, when next idle. Default 1h.
     #[serde(default = "default_server_lifetime", with = "humantime_serde")]
     pub server_lifetime: Duration,
@@ -159,6 +163,9 @@ fn default_pool_size() -> usize {
 }
 fn default_pool_timeout() -> Duration {
     Duration::from_secs(5)
+}
+fn default_server_check_delay() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_server_lifetime() -> Duration {
     Duration::from_secs(3600)

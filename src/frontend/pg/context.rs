@@ -136,6 +136,29 @@ impl ClusterContext {
         .await
     }
 
+    /// Returns an idle connection as is, or after a successful empty query when it sat unused
+    /// longer than `server_check_delay` (the server may have closed it meanwhile); None when
+    /// it is dead and must be replaced.
+    pub async fn checked(&self, mut conn: ServerConn) -> Option<ServerConn> {
+        if conn.since.elapsed() < self.config.server_check_delay {
+            return Some(conn);
+        }
+        let ok = conn
+            .run_quietly(
+                "",
+                self.general.connect_timeout,
+                self.general.max_message_bytes,
+            )
+            .await;
+        if !ok {
+            tracing::info!(
+                node = conn.node,
+                "idle server connection failed its check; replacing it"
+            );
+        }
+        ok.then_some(conn)
+    }
+
     /// The pools of (user, database), one per node, for a new session.
     pub fn session_pools(&self, user: &str, database: &str) -> Vec<Arc<NodePool>> {
         (0..self.config.nodes.len())

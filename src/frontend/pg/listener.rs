@@ -197,6 +197,10 @@ async fn first_connection(
             .checkout(n.incarnation)
             .await
             .map_err(|e| ("53300".to_string(), e.to_string()))?;
+        let idle = match idle {
+            Some(c) => ctx.checked(c).await,
+            None => None,
+        };
         let conn = match idle {
             Some(c) => Ok(c),
             None => {

@@ -39,6 +39,7 @@ impl Session {
                     break;
                 }
                 let internal = link.outstanding.front().is_some_and(|p| p.internal);
+                let mut replacement = None;
                 let mut forward = !internal;
                 let body = &link.conn.inbuf[run + 5..run + len];
                 match tag {
@@ -58,6 +59,20 @@ impl Session {
                         }
                         if let Some(p) = link.outstanding.front_mut() {
                             p.error = true;
+                        }
+                        // A server's FATAL ends that server connection, not the client's session:
+                        // pass it on as an ERROR so the client keeps using the proxy.
+                        if !internal {
+                            if let Ok(mut f) = pg::parse_error_fields(body) {
+                                if f.severity == "FATAL" || f.severity == "PANIC" {
+                                    f.severity = "ERROR".into();
+                                    replacement = Some(pg::error_response_fields(&f));
+                                    forward = false;
+                                    if let Some(p) = link.outstanding.front_mut() {
+                                        p.forwarded = true;
+                                    }
+                                }
+                            }
                         }
                         if internal {
                             let f = pg::parse_error_fields(body).unwrap_or_default();
@@ -108,6 +123,9 @@ impl Session {
                         run = 0;
                     }
                     let _ = link.conn.inbuf.split_to(len);
+                    if let Some(m) = replacement {
+                        cout.push(m);
+                    }
                 }
             }
             if run > 0 {
@@ -171,7 +189,8 @@ impl Session {
         let snap = self.ctx.state.load();
         let name = snap.node(node).map_or("?", |n| n.name.as_str()).to_string();
         tracing::warn!(session = self.id, node = %name, "server connection lost: {why}");
-        self.ctx.state.report_failure(node, why);
+        // One connection ending (pg_terminate_backend, a server-side timeout) says little about
+        // the node: the monitor and failed connection attempts decide whether it is down.
         self.ctx.pools.forget_node(node);
         if self.pinned_node == Some(node) {
             // The pinned state (temporary tables, LISTEN, locks) died with the connection.
@@ -207,8 +226,11 @@ impl Session {
         let msg = format!(
             "server connection to node {name} was lost ({why}); the statement did not complete, the session is still usable"
         );
-        for _ in &lost {
-            self.queue_client(pg::error_response("ERROR", "08006", &msg));
+        for p in &lost {
+            // A statement the server already answered with an error needs no second one.
+            if !p.error {
+                self.queue_client(pg::error_response("ERROR", "08006", &msg));
+            }
             self.queue_client(pg::ready_for_query(b'I'));
         }
         if cut_batch {

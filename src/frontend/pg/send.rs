@@ -46,6 +46,10 @@ impl Session {
         }
         let pool = self.pools[node].clone();
         let (lease, idle) = pool.checkout(incarnation).await?;
+        let idle = match idle {
+            Some(c) => self.ctx.checked(c).await,
+            None => None,
+        };
         let conn = match idle {
             Some(c) => c,
             None => {
