@@ -1,10 +1,11 @@
 //! Everything a session of one cluster shares with the others.
 
+use super::send::LinkError;
 use super::CancelRegistry;
 use crate::backend::{connect, BackendError, ConnectSpec, ServerConn};
 use crate::cluster::{ClusterState, NodeState};
 use crate::config::{ClusterConfig, General, PoolMode};
-use crate::pool::{NodePool, PoolKey, PoolLimits, Pools};
+use crate::pool::{Lease, NodePool, PoolKey, PoolLimits, Pools};
 use crate::route::ClassifyOptions;
 use crate::tls::{BackendTlsMode, TlsError};
 use std::collections::HashMap;
@@ -136,10 +137,35 @@ impl ClusterContext {
         .await
     }
 
-    /// Returns an idle connection as is, or after a successful empty query when it sat unused
-    /// longer than `server_check_delay` (the server may have closed it meanwhile); None when
-    /// it is dead and must be replaced.
-    pub async fn checked(&self, mut conn: ServerConn) -> Option<ServerConn> {
+    /// A connection of `pool` (node `node`, current `incarnation`) with its slot: an idle one,
+    /// checked with an empty query when it sat unused longer than `server_check_delay` (the
+    /// server may have closed it meanwhile), else a new one opened under the same slot.
+    pub(super) async fn lease(
+        &self,
+        pool: &Arc<NodePool>,
+        node: usize,
+        incarnation: u64,
+    ) -> Result<(Lease, ServerConn), LinkError> {
+        let (lease, idle) = pool.checkout(incarnation).await?;
+        if let Some(conn) = idle {
+            if let Some(conn) = self.checked(conn).await {
+                return Ok((lease, conn));
+            }
+        }
+        // Cloned only here: opening a connection is the rare case.
+        let Some(state) = self.state.load().node(node).cloned() else {
+            return Err(LinkError::Backend(BackendError::Protocol {
+                node: node.to_string(),
+                reason: "no such node".into(),
+            }));
+        };
+        let conn = self
+            .open_server(&state, &pool.key.user, &pool.key.database)
+            .await?;
+        Ok((lease, conn))
+    }
+
+    async fn checked(&self, mut conn: ServerConn) -> Option<ServerConn> {
         if conn.since.elapsed() < self.config.server_check_delay {
             return Some(conn);
         }

@@ -1,6 +1,7 @@
 //! The accept loop and a session's life: startup, first server connection, relay, teardown.
 
 use super::cancel::send_cancel;
+use super::send::LinkError;
 use super::session::{Session, SessionParts};
 use super::startup::{startup, Startup};
 use super::vars::SessionVars;
@@ -141,8 +142,6 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
     let mut session = Session::new(SessionParts {
         ctx: ctx.clone(),
         id,
-        user,
-        database,
         client: crate::net::split(stream),
         leftover: buf,
         vars,
@@ -193,23 +192,9 @@ async fn first_connection(
     );
     let mut last = format!("no node of cluster {} is up", ctx.config.name);
     for n in order {
-        let (lease, idle) = pools[n.id]
-            .checkout(n.incarnation)
-            .await
-            .map_err(|e| ("53300".to_string(), e.to_string()))?;
-        let idle = match idle {
-            Some(c) => ctx.checked(c).await,
-            None => None,
-        };
-        let conn = match idle {
-            Some(c) => Ok(c),
-            None => {
-                ctx.open_server(n, &lease.pool().key.user, &lease.pool().key.database)
-                    .await
-            }
-        };
-        match conn {
-            Ok(mut c) => {
+        match ctx.lease(&pools[n.id], n.id, n.incarnation).await {
+            Err(LinkError::Pool(e)) => return Err(("53300".to_string(), e.to_string())),
+            Ok((lease, mut c)) => {
                 if c.state_sig != vars.sig {
                     let fresh = c.state_sig == 0;
                     if let Some(sql) = vars.replay_sql(fresh, &c.params) {
@@ -227,7 +212,7 @@ async fn first_connection(
                 }
                 return Ok((c, lease));
             }
-            Err(e) => {
+            Err(LinkError::Backend(e)) => {
                 // A login the server refuses is the same on every node: report it as the server said.
                 if !e.node_unreachable() {
                     return Err((e.sqlstate().to_string(), e.to_string()));

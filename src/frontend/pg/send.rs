@@ -45,26 +45,7 @@ impl Session {
             None => {}
         }
         let pool = self.pools[node].clone();
-        let (lease, idle) = pool.checkout(incarnation).await?;
-        let idle = match idle {
-            Some(c) => self.ctx.checked(c).await,
-            None => None,
-        };
-        let conn = match idle {
-            Some(c) => c,
-            None => {
-                // Cloned only here: a new connection is the rare case.
-                let Some(state) = self.ctx.state.load().node(node).cloned() else {
-                    return Err(LinkError::Backend(BackendError::Protocol {
-                        node: node.to_string(),
-                        reason: "no such node".into(),
-                    }));
-                };
-                self.ctx
-                    .open_server(&state, &self.user, &self.database)
-                    .await?
-            }
-        };
+        let (lease, conn) = self.ctx.lease(&pool, node, incarnation).await?;
         self.links[node] = Some(Link::new(conn, lease));
         Ok(())
     }

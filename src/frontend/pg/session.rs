@@ -24,8 +24,6 @@ const BATCH_CAP: usize = 1 << 20;
 pub struct Session {
     pub(super) ctx: Arc<ClusterContext>,
     pub(super) id: u64,
-    pub(super) user: String,
-    pub(super) database: String,
     client_r: NetRead,
     client_w: NetWrite,
     cin: BytesMut,
@@ -94,10 +92,6 @@ pub struct SessionParts {
     pub ctx: Arc<ClusterContext>,
     /// Session id.
     pub id: u64,
-    /// Login.
-    pub user: String,
-    /// Database.
-    pub database: String,
     /// Client socket halves.
     pub client: (NetRead, NetWrite),
     /// Bytes the client sent past its startup messages.
@@ -120,8 +114,6 @@ impl Session {
         Session {
             ctx: p.ctx,
             id: p.id,
-            user: p.user,
-            database: p.database,
             client_r: p.client.0,
             client_w: p.client.1,
             cin: p.leftover,
