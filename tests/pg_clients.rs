@@ -85,25 +85,6 @@ fn psql_wrong_password_is_28p01() {
     );
 }
 
-fn pgbench(p: &Proxy, args: &[&str]) -> String {
-    let o = Command::new("pgbench")
-        .args(["-h", "127.0.0.1", "-U", "app"])
-        .arg("-p")
-        .arg(p.addr.port().to_string())
-        .args(args)
-        .arg("app")
-        .env("PGPASSWORD", "app")
-        .output()
-        .expect("run pgbench");
-    let out = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "pgbench {args:?} failed:\n{out}");
-    out
-}
-
 fn failed_transactions(out: &str) -> u64 {
     out.lines()
         .find_map(|l| l.strip_prefix("number of failed transactions: "))

@@ -87,13 +87,7 @@ pub fn conn_str(addr: SocketAddr, user: &str, password: &str) -> String {
 
 /// A tokio-postgres client through the proxy, as app/app.
 pub async fn connect(addr: SocketAddr) -> Client {
-    let (client, conn) = tokio_postgres::connect(&conn_str(addr, "app", "app"), NoTls)
-        .await
-        .expect("connect through the proxy");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
+    connect_as(addr, "app", "app").await
 }
 
 /// Polls `f` every 50 ms until it is true or `timeout` passes; returns whether it became true.
@@ -119,4 +113,55 @@ pub async fn where_ran(c: &Client, sql_prefix: &str) -> (u16, bool) {
         .expect("where query");
     let port: i32 = row.get(0);
     (port as u16, row.get(1))
+}
+
+/// Runs pgbench through the proxy as app/app; panics when it fails; returns what it printed.
+pub fn pgbench(p: &Proxy, args: &[&str]) -> String {
+    let o = std::process::Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-U", "app"])
+        .arg("-p")
+        .arg(p.addr.port().to_string())
+        .args(args)
+        .arg("app")
+        .env("PGPASSWORD", "app")
+        .output()
+        .expect("run pgbench");
+    let out = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "pgbench {args:?} failed:\n{out}");
+    out
+}
+
+/// Makes login role `name` (password `name`, may use schema public) on the shared cluster,
+/// so a test can count or terminate exactly its own server connections.
+pub fn ensure_role(name: &str) {
+    let pg = switchyard_testbed::shared_pg();
+    pg.psql(
+        0,
+        &format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN CREATE ROLE {name} LOGIN PASSWORD '{name}'; END IF; END $$; GRANT ALL ON SCHEMA public TO {name}"
+        ),
+    )
+    .expect("create role");
+    pg.wait_replicas_caught_up(Duration::from_secs(10))
+        .expect("replicas replay the role");
+}
+
+/// `config` with one more user `name` (password `name`) and its `extra` keys.
+pub fn with_user(config: &str, name: &str, extra: &str) -> String {
+    format!("{config}\n[[clusters.users]]\nname = \"{name}\"\npassword = \"{name}\"\n{extra}\n")
+}
+
+/// A tokio-postgres client through the proxy as `user` with password `password`.
+pub async fn connect_as(addr: SocketAddr, user: &str, password: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(&conn_str(addr, user, password), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect as {user}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
