@@ -195,20 +195,14 @@ async fn first_connection(
         match ctx.lease(&pools[n.id], n.id, n.incarnation).await {
             Err(LinkError::Pool(e)) => return Err(("53300".to_string(), e.to_string())),
             Ok((lease, mut c)) => {
-                if c.state_sig != vars.sig {
-                    let fresh = c.state_sig == 0;
-                    if let Some(sql) = vars.replay_sql(fresh, &c.params) {
-                        let (timeout, max) =
-                            (ctx.general.connect_timeout, ctx.general.max_message_bytes);
-                        if !c.run_quietly(&sql, timeout, max).await {
-                            let msg = format!(
-                                "node {}: the startup parameters were not accepted",
-                                n.name
-                            );
-                            return Err(("22023".to_string(), msg));
-                        }
+                if let Some(sql) = vars.sync_server(&mut c) {
+                    let (timeout, max) =
+                        (ctx.general.connect_timeout, ctx.general.max_message_bytes);
+                    if !c.run_quietly(&sql, timeout, max).await {
+                        let msg =
+                            format!("node {}: the startup parameters were not accepted", n.name);
+                        return Err(("22023".to_string(), msg));
                     }
-                    c.state_sig = vars.sig;
                 }
                 return Ok((c, lease));
             }

@@ -93,16 +93,14 @@ impl Session {
             );
             return;
         };
-        if link.conn.state_sig != self.vars.sig && link.status == b'I' {
-            let fresh = link.conn.state_sig == 0;
-            if let Some(sql) = self.vars.replay_sql(fresh, &link.conn.params) {
+        if link.status == b'I' {
+            if let Some(sql) = self.vars.sync_server(&mut link.conn) {
                 link.out.push(pg::query(&sql));
                 link.outstanding.push_back(Pending {
                     internal: true,
                     ..Pending::default()
                 });
             }
-            link.conn.state_sig = self.vars.sig;
         }
         let retryable = batch.has_sync
             && self.open_batch.is_none()

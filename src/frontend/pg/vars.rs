@@ -91,6 +91,17 @@ impl SessionVars {
         h.finish().max(1)
     }
 
+    /// Brings `conn`'s recorded state to this one: the SQL to run on it (None when nothing
+    /// needs sending), with `conn.state_sig` updated as if it had run.
+    pub fn sync_server(&self, conn: &mut crate::backend::ServerConn) -> Option<String> {
+        if conn.state_sig == self.sig {
+            return None;
+        }
+        let sql = self.replay_sql(conn.state_sig == 0, &conn.params);
+        conn.state_sig = self.sig;
+        sql
+    }
+
     /// SQL that brings a server connection to this state, or None when it is already there.
     /// A `fresh` connection (no session state yet) skips RESET ALL and the startup settings
     /// whose value the server already reported in `server` (its ParameterStatus values).
