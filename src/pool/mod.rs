@@ -48,6 +48,14 @@ pub struct NodePool {
     limits: PoolLimits,
 }
 
+/// An idle connection taken from a pool.
+pub struct Idle {
+    /// The connection.
+    pub conn: ServerConn,
+    /// How long it sat in the pool.
+    pub idle_for: Duration,
+}
+
 /// The right to hold one connection of a pool; dropping it (with its connection) frees the slot.
 pub struct Lease {
     permit: OwnedSemaphorePermit,
@@ -73,21 +81,27 @@ impl Lease {
 }
 
 impl NodePool {
-    fn usable(&self, conn: &ServerConn, incarnation: u64) -> bool {
+    fn usable(&self, conn: &ServerConn, incarnation: u64, now: Instant) -> bool {
         conn.incarnation == incarnation
-            && conn.since.elapsed() < self.limits.idle_timeout
-            && conn.created.elapsed() < self.limits.lifetime
+            && now.saturating_duration_since(conn.since) < self.limits.idle_timeout
+            && now.saturating_duration_since(conn.created) < self.limits.lifetime
     }
 
-    fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease, ServerConn)> {
+    fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease, Idle)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.is_empty() {
+            return None;
+        }
+        // One clock read per checkout: it runs once per transaction.
+        let now = Instant::now();
         while let Some((conn, permit)) = idle.pop() {
-            if self.usable(&conn, incarnation) {
+            if self.usable(&conn, incarnation, now) {
                 let lease = Lease {
                     permit,
                     pool: self.clone(),
                 };
-                return Some((lease, conn));
+                let idle_for = now.saturating_duration_since(conn.since);
+                return Some((lease, Idle { conn, idle_for }));
             }
             // Dropping a stale connection frees its slot.
         }
@@ -99,12 +113,13 @@ impl NodePool {
     pub async fn checkout(
         self: &Arc<Self>,
         incarnation: u64,
-    ) -> Result<(Lease, Option<ServerConn>), PoolError> {
-        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+    ) -> Result<(Lease, Option<Idle>), PoolError> {
+        // Read the clock only once a wait is needed: most checkouts find a connection at once.
+        let mut deadline = None;
         loop {
             let returned = self.returned.notified();
-            if let Some((lease, conn)) = self.pop_idle(incarnation) {
-                return Ok((lease, Some(conn)));
+            if let Some((lease, idle)) = self.pop_idle(incarnation) {
+                return Ok((lease, Some(idle)));
             }
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
                 let lease = Lease {
@@ -119,7 +134,7 @@ impl NodePool {
                     let permit = p.map_err(|_| PoolError::Closed)?;
                     return Ok((Lease { permit, pool: self.clone() }, None));
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = tokio::time::sleep_until(*deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.limits.timeout)) => {
                     return Err(PoolError::Timeout {
                         node: self.key.node,
                         user: self.key.user.clone(),
@@ -136,7 +151,8 @@ impl NodePool {
     /// more connections the pool needs to reach its minimum size.
     pub fn trim(&self, incarnation: u64) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|(c, _)| self.usable(c, incarnation));
+        let now = Instant::now();
+        idle.retain(|(c, _)| self.usable(c, incarnation, now));
         let open = self.limits.size - self.slots.available_permits();
         self.limits.min_size.saturating_sub(open)
     }

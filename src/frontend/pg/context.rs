@@ -147,8 +147,13 @@ impl ClusterContext {
         incarnation: u64,
     ) -> Result<(Lease, ServerConn), LinkError> {
         let (lease, idle) = pool.checkout(incarnation).await?;
-        if let Some(conn) = idle {
-            if let Some(conn) = self.checked(conn).await {
+        if let Some(crate::pool::Idle { conn, idle_for }) = idle {
+            if idle_for < self.config.server_check_delay {
+                return Ok((lease, conn));
+            }
+            // The slow paths are boxed so that this future, awaited once per transaction,
+            // stays small instead of carrying (and copying) a whole connect or check state.
+            if let Some(conn) = Box::pin(self.checked(conn)).await {
                 return Ok((lease, conn));
             }
         }
@@ -159,16 +164,11 @@ impl ClusterContext {
                 reason: "no such node".into(),
             }));
         };
-        let conn = self
-            .open_server(&state, &pool.key.user, &pool.key.database)
-            .await?;
+        let conn = Box::pin(self.open_server(&state, &pool.key.user, &pool.key.database)).await?;
         Ok((lease, conn))
     }
 
     async fn checked(&self, mut conn: ServerConn) -> Option<ServerConn> {
-        if conn.since.elapsed() < self.config.server_check_delay {
-            return Some(conn);
-        }
         let ok = conn
             .run_quietly(
                 "",

@@ -148,7 +148,7 @@ impl Session {
         if p.internal {
             return;
         }
-        self.last_activity = tokio::time::Instant::now();
+        self.touch_activity();
         let was_in_txn = self.tx_status != b'I';
         self.tx_status = status;
         self.txn_node = (status != b'I').then_some(node);

@@ -116,10 +116,17 @@ impl Session {
             }
             link.dirty = true;
         }
-        let retry_copy = retryable.then(|| batch.clone());
         let mut actions = std::mem::take(&mut self.open_actions);
-        actions.append(&mut batch.actions);
-        for frame in batch.frames {
+        if retryable {
+            // The retry needs them again.
+            actions.extend(batch.actions.iter().cloned());
+        } else {
+            actions.append(&mut batch.actions);
+        }
+        let has_sync = batch.has_sync;
+        // Frames are relayed by reference (a Bytes clone is a reference count) so that a
+        // retryable read keeps its batch without copying it.
+        for frame in &batch.frames {
             let body = frame.body();
             let raw = match frame.tag {
                 b'P' => {
@@ -131,7 +138,7 @@ impl Session {
                             injected: false,
                             global: None,
                         });
-                        link.out.push(frame.raw);
+                        link.out.push(frame.raw.clone());
                         continue;
                     };
                     if touch(&mut link.conn, &def.global) {
@@ -182,12 +189,12 @@ impl Session {
                                     .insert(def.global.to_string(), link.conn.tick);
                             }
                             if frame.tag == b'B' {
-                                rename_bind(&body, &def.global).unwrap_or(frame.raw)
+                                rename_bind(&body, &def.global).unwrap_or_else(|| frame.raw.clone())
                             } else {
                                 pg::describe(b'S', &def.global)
                             }
                         }
-                        None => frame.raw,
+                        None => frame.raw.clone(),
                     };
                     if frame.tag == b'B' {
                         link.completions.push(Completion::Bind);
@@ -200,29 +207,34 @@ impl Session {
                         // Statements stay prepared on the server for whoever needs them next;
                         // closing the unnamed one answers the client's CloseComplete.
                         Ok(c) if c.kind == b'S' => pg::close(b'S', ""),
-                        _ => frame.raw,
+                        _ => frame.raw.clone(),
                     }
                 }
                 b'S' | b'Q' | b'F' => {
                     link.completions.push(Completion::Sync);
                     link.outstanding.push_back(Pending {
                         actions: std::mem::take(&mut actions),
-                        retry: retry_copy.clone(),
                         ..Pending::default()
                     });
-                    frame.raw
+                    frame.raw.clone()
                 }
-                _ => frame.raw,
+                _ => frame.raw.clone(),
             };
             link.out.push(raw);
         }
-        if batch.has_sync {
+        if retryable {
+            // A retryable batch ends with its only Sync, whose Pending was pushed last.
+            if let Some(p) = link.outstanding.back_mut() {
+                p.retry = Some(batch);
+            }
+        }
+        if has_sync {
             self.open_batch = None;
         } else {
             self.open_batch = Some(node);
             self.open_actions = actions;
         }
-        if self.active.is_none() {
+        if self.active.is_none() && self.ctx.config.query_timeout.is_some() {
             self.active_since = Some(tokio::time::Instant::now());
             self.timeout_cancelled = false;
         }

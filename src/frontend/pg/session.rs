@@ -213,17 +213,21 @@ impl Session {
                     None => (None, None),
                 };
                 let has_server_out = sw.as_ref().is_some_and(|(_, o)| !o.is_empty());
+                // Biased: a fixed order costs no random draw per event, and it is the right one
+                // anyway: timeouts first, then writes (they free buffers), then reads. No branch
+                // starves another: each one's work is bounded by the high-water marks.
                 tokio::select! {
-                    r = client_r.read_buf(cin), if read_client => Event::ClientRead(r),
-                    r = async { match sr.as_mut() { Some((r, b)) => r.read_buf(*b).await, None => std::future::pending().await } }, if read_server && node != usize::MAX => Event::ServerRead(node, r),
-                    r = cout.write_to(client_w), if !cout.is_empty() => Event::ClientWrote(r),
-                    r = async { match sw.as_mut() { Some((w, o)) => o.write_to(w).await, None => std::future::pending().await } }, if has_server_out => Event::ServerWrote(node, r),
+                    biased;
                     _ = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } }, if deadline.is_some() => Event::Timer,
+                    r = async { match sw.as_mut() { Some((w, o)) => o.write_to(w).await, None => std::future::pending().await } }, if has_server_out => Event::ServerWrote(node, r),
+                    r = cout.write_to(client_w), if !cout.is_empty() => Event::ClientWrote(r),
+                    r = async { match sr.as_mut() { Some((r, b)) => r.read_buf(*b).await, None => std::future::pending().await } }, if read_server && node != usize::MAX => Event::ServerRead(node, r),
+                    r = client_r.read_buf(cin), if read_client => Event::ClientRead(r),
                 }
             };
             match event {
                 Event::ClientRead(Ok(0)) | Event::ClientRead(Err(_)) => return Ok(Exit::Client),
-                Event::ClientRead(Ok(_)) => self.last_activity = tokio::time::Instant::now(),
+                Event::ClientRead(Ok(_)) => self.touch_activity(),
                 Event::Timer => {
                     if let Some((_, kind)) = timer {
                         if let Some(exit) = self.on_timer(kind).await {
@@ -404,6 +408,14 @@ impl Session {
         }
         let t = cfg.client_idle_timeout?;
         Some((self.last_activity + t, TimerKind::ClientIdle))
+    }
+
+    /// Notes client activity for the idle timeouts; the clock is read only when one is set.
+    pub(super) fn touch_activity(&mut self) {
+        let cfg = &self.ctx.config;
+        if cfg.idle_transaction_timeout.is_some() || cfg.client_idle_timeout.is_some() {
+            self.last_activity = tokio::time::Instant::now();
+        }
     }
 
     /// Acts on a fired timeout; Some ends the session.
