@@ -190,6 +190,25 @@ pub fn set_param(params: &mut ServerParams, name: &str, value: &str) {
 }
 
 impl ServerConn {
+    /// True when an idle connection already has something to read: the server closed it
+    /// (it died, or terminated the backend) or sent an unsolicited error. Reads the readiness
+    /// the runtime already has from epoll, so it costs no system call; TLS connections are not
+    /// checked this way.
+    pub fn looks_closed(&self) -> bool {
+        use futures_util::FutureExt;
+        match &self.reader {
+            crate::net::NetRead::Plain(r) => {
+                !self.inbuf.is_empty()
+                    || r.ready(tokio::io::Interest::READABLE)
+                        .now_or_never()
+                        .is_some_and(|ready| {
+                            ready.map_or(true, |r| r.is_readable() || r.is_read_closed())
+                        })
+            }
+            crate::net::NetRead::Tls(_) => false,
+        }
+    }
+
     /// Runs `sql` as a simple query and discards its results, within `timeout`; true when it
     /// reached ReadyForQuery with status idle and no error.
     pub async fn run_quietly(&mut self, sql: &str, timeout: Duration, max_message: usize) -> bool {

@@ -1,5 +1,8 @@
 //! Cluster state: nodes, their roles and health, published as immutable snapshots.
 
+pub mod events;
+mod fence;
+mod lag;
 mod picker;
 mod state;
 

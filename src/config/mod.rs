@@ -1,6 +1,7 @@
 //! Configuration: the TOML model, its validation and loading from a file.
 
 mod error;
+mod health;
 mod model;
 mod validate;
 
@@ -8,6 +9,7 @@ mod validate;
 mod tests;
 
 pub use error::ConfigError;
+pub use health::{FailoverConfig, FailoverMode, ReadYourWrites};
 pub use model::{
     AuthMethod, ClusterConfig, Config, General, NodeConfig, PoolMode, ReplicaFallback, Role,
     UserConfig,

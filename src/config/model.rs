@@ -138,6 +138,41 @@ pub struct ClusterConfig {
     /// Close a client idle outside a transaction for this long (57P05). Default off.
     #[serde(default, with = "humantime_serde")]
     pub client_idle_timeout: Option<Duration>,
+    /// Replicas more than this many bytes of WAL behind the primary stop getting reads (back
+    /// under half of it). Default off.
+    #[serde(default)]
+    pub max_lag_bytes: Option<u64>,
+    /// Replicas whose replay is this far behind stop getting reads (back under half of it).
+    /// Default off.
+    #[serde(default, with = "humantime_serde")]
+    pub max_lag: Option<Duration>,
+    /// At least this many replicas keep serving reads (the least lagging) even past the lag
+    /// limits, instead of every read moving to the primary. Default 0.
+    #[serde(default)]
+    pub min_serving_replicas: usize,
+    /// A replica taken back (after failing or lagging) ramps its read weight up over this long.
+    /// Default 10s; "0s" turns slow start off.
+    #[serde(
+        default = "super::health::default_slow_start",
+        with = "humantime_serde"
+    )]
+    pub slow_start: Duration,
+    /// "off" (default), "lsn" or "window": how a session's reads see its own writes.
+    #[serde(default)]
+    pub read_your_writes: super::health::ReadYourWrites,
+    /// Window mode: reads go to the primary this long after a write. Default 1s.
+    #[serde(
+        default = "super::health::default_ryw_window",
+        with = "humantime_serde"
+    )]
+    pub read_your_writes_window: Duration,
+    /// Lsn mode: how long a read may wait for a replica to reach the session's last write
+    /// before it goes to the primary. Default 20ms.
+    #[serde(default = "super::health::default_ryw_wait", with = "humantime_serde")]
+    pub read_your_writes_wait: Duration,
+    /// Failover (`[clusters.failover]`): mode, after, timeout, user, password.
+    #[serde(default)]
+    pub failover: super::health::FailoverConfig,
     /// TLS for clients of this listener (`[clusters.tls]`): cert, key, require. Default off.
     #[serde(default)]
     pub tls: Option<crate::tls::ServerTlsConfig>,

@@ -143,6 +143,27 @@ impl Config {
             if c.readmit_after == 0 {
                 return Err(bad(k("readmit_after"), "must be at least 1".into()));
             }
+            if c.max_lag_bytes == Some(0) {
+                return Err(bad(k("max_lag_bytes"), "must be more than 0".into()));
+            }
+            if c.max_lag.is_some_and(|d| d.is_zero()) {
+                return Err(bad(k("max_lag"), "must be more than 0".into()));
+            }
+            if c.read_your_writes_window.is_zero() {
+                return Err(bad(
+                    k("read_your_writes_window"),
+                    "must be more than 0".into(),
+                ));
+            }
+            if c.failover.timeout.is_zero() {
+                return Err(bad(k("failover.timeout"), "must be more than 0".into()));
+            }
+            if c.failover.user.is_some() != c.failover.password.is_some() {
+                return Err(bad(
+                    k("failover.password"),
+                    "failover.user and failover.password go together".into(),
+                ));
+            }
             c.server_tls = c
                 .server_tls
                 .clone()

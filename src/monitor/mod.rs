@@ -1,13 +1,21 @@
 //! Node monitors: one task per node probes reachability and role and publishes changes.
 
+mod conninfo;
+mod failover;
 mod probe;
+mod tracker;
 
-pub use probe::{ProbeError, ProbeResult, Prober};
+pub use probe::{format_lsn, parse_lsn, ProbeError, ProbeResult, Prober};
 
-use crate::cluster::{ClusterState, Health};
-use crate::config::ClusterConfig;
+use tracker::Tracker;
+
+use crate::cluster::ClusterState;
+use crate::config::{ClusterConfig, FailoverMode};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// Shortest time between two probes of one node.
+const MIN_PROBE_GAP: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Runs one monitor per node until `shutdown` flips; the first round is awaited by `first_round`.
 pub struct Monitors;
@@ -43,68 +51,26 @@ impl Monitors {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
                 loop {
+                    // A session waiting for a replica to reach its last write asks for a probe
+                    // now rather than at the next tick.
                     tokio::select! {
                         _ = tick.tick() => {}
+                        _ = state.probe_now[id].notified() => {}
                         _ = shutdown.changed() => return,
                     }
                     let r = prober.probe(&config, id).await;
                     track.record(&config, &state, id, r, false);
+                    // Bounds the probe rate however often sessions ask.
+                    tokio::time::sleep(MIN_PROBE_GAP).await;
                 }
             });
         }
-    }
-}
-
-/// Consecutive probe outcomes of one node, for ejection and readmission thresholds.
-#[derive(Default)]
-struct Tracker {
-    failures: u32,
-    successes: u32,
-}
-
-impl Tracker {
-    fn record(
-        &mut self,
-        config: &ClusterConfig,
-        state: &ClusterState,
-        id: usize,
-        r: Result<ProbeResult, ProbeError>,
-        first: bool,
-    ) {
-        let configured_role = config.nodes[id].role;
-        let name = config.nodes[id].name.clone().unwrap_or_default();
-        match r {
-            Ok(p) => {
-                self.failures = 0;
-                self.successes = self.successes.saturating_add(1);
-                state.update(|nodes| {
-                    let n = &mut nodes[id];
-                    let role = configured_role.unwrap_or(p.role);
-                    if configured_role.is_some_and(|c| c != p.role) {
-                        tracing::warn!(cluster = %state.name, node = %name, "configured as {configured_role:?} but the server reports {:?}", p.role);
-                    }
-                    if n.role != Some(role) {
-                        tracing::info!(cluster = %state.name, node = %name, "role {:?}", role);
-                        n.role = Some(role);
-                    }
-                    let readmit = first || n.health == Health::Unknown || self.successes >= config.readmit_after;
-                    if n.health != Health::Up && readmit {
-                        tracing::info!(cluster = %state.name, node = %name, "node up");
-                        n.health = Health::Up;
-                    }
-                });
-            }
-            Err(e) => {
-                self.successes = 0;
-                self.failures = self.failures.saturating_add(1);
-                state.update(|nodes| {
-                    let n = &mut nodes[id];
-                    if n.health != Health::Down && (first || self.failures >= config.eject_after) {
-                        tracing::warn!(cluster = %state.name, node = %name, "node down: {e}");
-                        n.health = Health::Down;
-                    }
-                });
-            }
+        if config.failover.mode == FailoverMode::Promote {
+            tokio::spawn(failover::run(
+                config.clone(),
+                state.clone(),
+                shutdown.clone(),
+            ));
         }
     }
 }

@@ -9,6 +9,40 @@ use tokio_postgres::Client;
 pub struct ProbeResult {
     /// Role the server reports (pg_is_in_recovery()).
     pub role: Role,
+    /// A primary's current WAL LSN, a replica's replay LSN.
+    pub lsn: u64,
+    /// A replica's last received LSN (0 on a primary).
+    pub receive_lsn: u64,
+    /// Timeline, when the server tells it.
+    pub timeline: Option<u32>,
+    /// A replica's replay delay in seconds: 0 when it replayed all it received.
+    pub lag_seconds: Option<f64>,
+    /// When the query was sent (the figures are from no earlier).
+    pub at: std::time::Instant,
+}
+
+/// One round trip for everything a probe needs. A replica that replayed everything it received
+/// is not behind in time, however old its last replayed transaction is.
+const PROBE_SQL: &str = "SELECT pg_is_in_recovery(), \
+ (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
+ (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() END)::text, \
+ CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1) \
+      ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, \
+ CASE WHEN pg_is_in_recovery() THEN \
+   CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0::float8 \
+   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END";
+
+/// Parses PostgreSQL's text form of an LSN ("16/B374D848").
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    let hi = u64::from_str_radix(hi, 16).ok()?;
+    let lo = u64::from_str_radix(lo, 16).ok()?;
+    (hi <= u64::from(u32::MAX) && lo <= u64::from(u32::MAX)).then_some((hi << 32) | lo)
+}
+
+/// The text form of an LSN.
+pub fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
 }
 
 /// Why a probe failed.
@@ -62,27 +96,47 @@ impl Prober {
             .client
             .as_ref()
             .ok_or_else(|| ProbeError::Address("no client".into()))?;
-        let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+        let at = std::time::Instant::now();
+        let row = client.query_one(PROBE_SQL, &[]).await?;
         let in_recovery: bool = row.try_get(0)?;
+        let lsn: Option<String> = row.try_get(1)?;
+        let receive: Option<String> = row.try_get(2)?;
+        let timeline: Option<i32> = row.try_get(3)?;
+        let lag_seconds: Option<f64> = row.try_get(4)?;
         Ok(ProbeResult {
             role: if in_recovery {
                 Role::Replica
             } else {
                 Role::Primary
             },
+            lsn: lsn.as_deref().and_then(parse_lsn).unwrap_or(0),
+            receive_lsn: receive.as_deref().and_then(parse_lsn).unwrap_or(0),
+            timeline: timeline.and_then(|t| u32::try_from(t).ok()),
+            lag_seconds: lag_seconds.map(|s| s.max(0.0)),
+            at,
         })
     }
 }
 
 /// Opens a monitor connection to node `id`.
 async fn connect(config: &ClusterConfig, id: usize) -> Result<Client, ProbeError> {
-    let node = &config.nodes[id];
     let user = config
         .monitor_user
         .as_deref()
         .and_then(|m| config.users.iter().find(|u| u.name == m))
         .or_else(|| config.users.first())
         .ok_or_else(|| ProbeError::Address("no user to probe with".into()))?;
+    connect_as(config, id, &user.name, &user.password).await
+}
+
+/// Opens a connection to node `id`'s `postgres` database as `user`, within the probe timeout.
+pub async fn connect_as(
+    config: &ClusterConfig,
+    id: usize,
+    user: &str,
+    password: &str,
+) -> Result<Client, ProbeError> {
+    let node = &config.nodes[id];
     let (host, port) = node
         .addr
         .rsplit_once(':')
@@ -96,12 +150,15 @@ async fn connect(config: &ClusterConfig, id: usize) -> Result<Client, ProbeError
     let mut pg = tokio_postgres::Config::new();
     pg.host(host)
         .port(port)
-        .user(&user.name)
-        .password(&user.password)
+        .user(user)
+        .password(password)
         .dbname("postgres")
         .application_name("switchyard-monitor")
         .connect_timeout(config.health_check_timeout);
-    let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
+    let timeout = config.health_check_timeout;
+    let (client, conn) = tokio::time::timeout(timeout, pg.connect(tokio_postgres::NoTls))
+        .await
+        .map_err(|_| ProbeError::Timeout(timeout))??;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -85,6 +85,7 @@ impl NodePool {
         conn.incarnation == incarnation
             && now.saturating_duration_since(conn.since) < self.limits.idle_timeout
             && now.saturating_duration_since(conn.created) < self.limits.lifetime
+            && !conn.looks_closed()
     }
 
     fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease, Idle)> {

@@ -19,6 +19,22 @@ pub fn ready_status(body: &[u8]) -> Result<u8, ProtocolError> {
     }
 }
 
+/// DataRow ('D'): the first column's value, None when it is NULL or the row has no column.
+pub fn data_row_first(body: &[u8]) -> Result<Option<&[u8]>, ProtocolError> {
+    let mut r = Reader::new(body, "DataRow");
+    let count = r.i16()?;
+    if count < 1 {
+        return Ok(None);
+    }
+    let len = r.i32()?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let len =
+        usize::try_from(len).map_err(|_| ProtocolError::malformed("DataRow", "bad length"))?;
+    Ok(Some(r.take(len)?))
+}
+
 /// ParameterStatus ('S'): a run-time parameter the server reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParameterStatus<'a> {

@@ -29,6 +29,10 @@ pub struct Batch {
     pub closed: Vec<(String, PreparedDef)>,
     /// Answered by the proxy itself (no server involved), in order with the other replies.
     pub local_reply: Option<Vec<Bytes>>,
+    /// A statement opens a transaction block (BEGIN, START TRANSACTION).
+    pub opens_txn: bool,
+    /// A statement ends a transaction block with COMMIT or END.
+    pub ends_txn: bool,
 }
 
 impl Batch {
@@ -73,6 +77,8 @@ impl Batch {
                 Effect::Reset { name } => self.actions.push(Action::Reset(name.clone())),
                 Effect::ResetAll => self.actions.push(Action::ResetAll),
                 Effect::Discard => self.actions.push(Action::Discard),
+                Effect::Begin { .. } => self.opens_txn = true,
+                Effect::Commit => self.ends_txn = true,
                 Effect::Pin("set_config")
                     if sql
                         .get(st.span.clone())
@@ -113,6 +119,8 @@ pub struct PreparedDef {
     pub hint: Option<RouteHint>,
     /// Reason behind the intent.
     pub reason: &'static str,
+    /// The statement is COMMIT or END.
+    pub ends_txn: bool,
 }
 
 /// The server-side name of a statement: a 128-bit digest of its text and parameter types,

@@ -100,6 +100,12 @@ pub struct Pending {
     pub rolled_back: bool,
     /// The batch, kept while it could still be retried elsewhere (a read outside a transaction).
     pub retry: Option<Batch>,
+    /// The proxy's `SELECT pg_current_wal_lsn()` after a write (read-your-writes).
+    pub capture_lsn: bool,
+    /// The LSN that query returned.
+    pub captured: Option<u64>,
+    /// The client's batch committed a write (read-your-writes, window mode).
+    pub wrote: bool,
 }
 
 /// Parse, Bind and Close are answered by one completion message each, in order; the proxy's own
@@ -194,11 +200,17 @@ pub struct Link {
     pub status: u8,
     /// Session state here can't be rebuilt (temporary tables, locks...): reset before pooling.
     pub dirty: bool,
+    /// Changes when the node goes down: work in flight here is then lost.
+    pub node_down: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Link {
     /// Wraps a fresh or pooled (clean) server connection.
-    pub fn new(conn: ServerConn, lease: Lease) -> Self {
+    pub fn new(
+        conn: ServerConn,
+        lease: Lease,
+        node_down: tokio::sync::watch::Receiver<u64>,
+    ) -> Self {
         Link {
             conn,
             out: OutQueue::default(),
@@ -207,6 +219,7 @@ impl Link {
             lease,
             status: b'I',
             dirty: false,
+            node_down,
         }
     }
 

@@ -228,7 +228,8 @@ impl Session {
         client_params: Vec<(String, String)>,
     ) {
         let node = conn.node;
-        self.links[node] = Some(super::link::Link::new(conn, lease));
+        let node_down = self.ctx.state.watch_node(node);
+        self.links[node] = Some(super::link::Link::new(conn, lease, node_down));
         self.client_params = client_params;
         self.maybe_release(node);
     }

@@ -92,6 +92,15 @@ impl Session {
                             }
                         }
                     }
+                    b'D' if internal => {
+                        if let Some(p) = link.outstanding.front_mut().filter(|p| p.capture_lsn) {
+                            p.captured = pg::data_row_first(body)
+                                .ok()
+                                .flatten()
+                                .and_then(|v| std::str::from_utf8(v).ok())
+                                .and_then(crate::monitor::parse_lsn);
+                        }
+                    }
                     b'C' if !internal && pg::command_tag(body).is_ok_and(|t| t == "ROLLBACK") => {
                         if let Some(p) = link.outstanding.front_mut() {
                             p.rolled_back = true;
@@ -146,7 +155,18 @@ impl Session {
     /// session-state changes.
     fn finish_pending(&mut self, node: usize, p: Pending, status: u8) {
         if p.internal {
+            if let Some(lsn) = p.captured {
+                self.ryw_lsn = Some(self.ryw_lsn.map_or(lsn, |l| l.max(lsn)));
+            }
             return;
+        }
+        if p.wrote
+            && !p.error
+            && status == b'I'
+            && self.ctx.config.read_your_writes == crate::config::ReadYourWrites::Window
+        {
+            self.ryw_until =
+                Some(tokio::time::Instant::now() + self.ctx.config.read_your_writes_window);
         }
         self.touch_activity();
         let was_in_txn = self.tx_status != b'I';

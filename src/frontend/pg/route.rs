@@ -4,8 +4,8 @@ use super::batch::Batch;
 use super::send::LinkError;
 use super::session::Session;
 use super::FrontendError;
-use crate::cluster::Role;
-use crate::config::ReplicaFallback;
+use crate::cluster::{ReplicaPicker, Role};
+use crate::config::{FailoverMode, ReplicaFallback};
 use crate::route::{Intent, RouteHint};
 use std::sync::atomic::Ordering;
 use switchyard_postgres as pg;
@@ -14,6 +14,30 @@ use switchyard_postgres as pg;
 pub(super) struct RouteFailure {
     pub code: &'static str,
     pub message: String,
+    /// No primary is known: worth waiting for a failover.
+    pub awaits_primary: bool,
+}
+
+/// The failure of a batch that needs the primary when there is none.
+fn no_primary(cluster: &str, split_brain: bool) -> RouteFailure {
+    let why = if split_brain {
+        "two nodes claim to be primary (split brain): writes are refused until one is demoted or fenced"
+    } else {
+        "no node is an available primary"
+    };
+    RouteFailure {
+        code: "08000",
+        message: format!("no primary in cluster {cluster}: {why}"),
+        awaits_primary: true,
+    }
+}
+
+/// What `choose` decided.
+enum Choice {
+    /// Send it to this node.
+    Node(usize),
+    /// Read-your-writes: no replica has replayed the session's last write yet.
+    AwaitReplica,
 }
 
 /// Which kind of node a batch wants, before transactions and pins are considered.
@@ -74,60 +98,76 @@ impl Session {
             return primary == Some(a);
         }
         match want(batch) {
-            Want::Replica => role == Some(Role::Replica),
+            Want::Replica => {
+                let replayed = self
+                    .ryw_lsn
+                    .is_none_or(|l| snap.node(a).is_some_and(|n| n.lsn >= l));
+                // Read-your-writes decides anew (the primary during the window).
+                role == Some(Role::Replica) && replayed && self.ryw_until.is_none()
+            }
             Want::Primary => primary == Some(a),
             Want::Any => true,
         }
     }
 
-    /// Picks the node for a batch when nothing else is in flight.
-    fn choose(&mut self, batch: &Batch) -> Result<usize, RouteFailure> {
+    /// Picks the node for a batch when nothing else is in flight. `ryw_gave_up`: the bounded
+    /// wait for a replica that replayed the session's last write is over.
+    fn choose(&mut self, batch: &Batch, ryw_gave_up: bool) -> Result<Choice, RouteFailure> {
         if self.tx_status != b'I' {
             if let Some(n) = self.txn_node {
-                return Ok(n);
+                return Ok(Choice::Node(n));
             }
         }
         let snap = self.ctx.state.load();
-        let no_primary = || {
-            RouteFailure {
-            code: "08000",
-            message: format!(
-                "no primary is available in cluster {} (all nodes down, or two nodes claim to be primary)",
-                self.ctx.config.name
-            ),
-        }
+        let cluster = &self.ctx.config.name;
+        let primary = || {
+            snap.primary()
+                .map(|p| Choice::Node(p.id))
+                .ok_or_else(|| no_primary(cluster, snap.split_brain))
         };
         if self.pinned.is_some() || batch.pin.is_some() {
-            return snap.primary().map(|p| p.id).ok_or_else(no_primary);
+            return primary();
         }
         match want(batch) {
-            Want::Primary => snap.primary().map(|p| p.id).ok_or_else(no_primary),
+            Want::Primary => primary(),
             Want::Any => {
                 // Nothing to route by: reuse a server the session already has, to save a connection.
                 let reuse = self
                     .links
                     .iter()
                     .enumerate()
-                    .find(|(i, l)| l.is_some() && snap.node(*i).is_some_and(|n| n.usable()))
-                    .map(|(i, _)| i);
-                reuse
-                    .or_else(|| snap.primary().map(|p| p.id))
-                    .ok_or_else(no_primary)
+                    .find(|(i, l)| {
+                        l.is_some() && snap.node(*i).is_some_and(|n| n.usable() && !n.fenced)
+                    })
+                    .map(|(i, _)| Choice::Node(i));
+                reuse.map_or_else(primary, Ok)
             }
             Want::Replica => {
+                if let Some(until) = self.ryw_until {
+                    if tokio::time::Instant::now() < until {
+                        return primary();
+                    }
+                    self.ryw_until = None;
+                }
+                if ryw_gave_up {
+                    return primary();
+                }
                 // Only batches that execute something advance the rotation, so that a prepare
                 // round trip does not make every following execute land on the same replica.
                 let executes = batch.frames.iter().any(|f| matches!(f.tag, b'E' | b'Q'));
                 let pick = if executes {
-                    self.picker.pick(&snap)
+                    self.picker.pick(&snap, self.ryw_lsn)
                 } else {
-                    self.picker.peek(&snap)
+                    self.picker.peek(&snap, self.ryw_lsn)
                 };
                 if let Some(r) = pick {
                     if self.ctx.fallback_logged.swap(false, Ordering::Relaxed) {
                         tracing::info!(cluster = %self.ctx.config.name, "a replica is serving reads again");
                     }
-                    return Ok(r);
+                    return Ok(Choice::Node(r));
+                }
+                if self.ryw_lsn.is_some() && ReplicaPicker::any_serving(&snap) {
+                    return Ok(Choice::AwaitReplica);
                 }
                 if self.ctx.config.replica_fallback == ReplicaFallback::Error {
                     return Err(RouteFailure {
@@ -136,18 +176,65 @@ impl Session {
                             "no replica is available in cluster {} for a read",
                             self.ctx.config.name
                         ),
+                        awaits_primary: false,
                     });
                 }
                 if !self.ctx.fallback_logged.swap(true, Ordering::Relaxed) {
                     tracing::warn!(cluster = %self.ctx.config.name, "no replica available: reads go to the primary");
                 }
-                snap.primary().map(|p| p.id).ok_or_else(no_primary)
+                primary()
+            }
+        }
+    }
+
+    /// Chooses a node, waiting (bounded) where waiting beats an error or a detour: a write
+    /// while the cluster has no primary waits up to `failover.timeout` for one; a read after
+    /// the session's write waits up to `read_your_writes_wait` for a replica to replay it.
+    async fn route(&mut self, batch: &Batch) -> Result<usize, RouteFailure> {
+        let mut changes: Option<tokio::sync::watch::Receiver<u64>> = None;
+        let (mut ryw_deadline, mut primary_deadline) = (None, None);
+        let mut ryw_gave_up = false;
+        let failover_on = self.ctx.config.failover.mode != FailoverMode::Off;
+        loop {
+            let now = tokio::time::Instant::now();
+            let (deadline, failure) = match self.choose(batch, ryw_gave_up) {
+                Ok(Choice::Node(n)) => return Ok(n),
+                Ok(Choice::AwaitReplica) => {
+                    tracing::debug!(session = self.id, lsn = ?self.ryw_lsn, "waiting for a replica to replay the session's last write");
+                    self.ctx.state.probe_replicas_now();
+                    let wait = self.ctx.config.read_your_writes_wait;
+                    (*ryw_deadline.get_or_insert(now + wait), None)
+                }
+                Err(f) if f.awaits_primary && failover_on && self.tx_status == b'I' => {
+                    let wait = self.ctx.config.failover.timeout;
+                    (*primary_deadline.get_or_insert(now + wait), Some(f))
+                }
+                Err(f) => return Err(f),
+            };
+            let Some(rx) = changes.as_mut() else {
+                // Subscribe, then decide again: a change in between is not missed.
+                changes = Some(self.ctx.state.subscribe());
+                continue;
+            };
+            if let Ok(Ok(())) = tokio::time::timeout_at(deadline, rx.changed()).await {
+                continue;
+            }
+            match failure {
+                None => ryw_gave_up = true,
+                Some(mut f) => {
+                    f.message = format!(
+                        "{} (waited {:?} for a failover)",
+                        f.message, self.ctx.config.failover.timeout
+                    );
+                    return Err(f);
+                }
             }
         }
     }
 
     /// Routes a batch, opening a server connection if needed; a read whose replica cannot be
-    /// reached tries the next one. Failures become an error for this batch only.
+    /// reached tries the next one, a write whose primary cannot be reached waits for a
+    /// failover. Failures become an error for this batch only.
     pub(super) async fn dispatch(&mut self, batch: Batch) -> Result<(), FrontendError> {
         if let Some(reply) = batch.local_reply {
             for m in reply {
@@ -161,9 +248,10 @@ impl Session {
             self.fail_batch(&batch, f);
             return Ok(());
         }
+        let failover_on = self.ctx.config.failover.mode != FailoverMode::Off;
         let attempts = self.links.len() + 1;
         for _ in 0..attempts {
-            let node = match self.choose(&batch) {
+            let node = match self.route(&batch).await {
                 Ok(n) => n,
                 Err(f) => {
                     self.fail_batch(&batch, f);
@@ -181,6 +269,7 @@ impl Session {
                         RouteFailure {
                             code: "53300",
                             message: e.to_string(),
+                            awaits_primary: false,
                         },
                     );
                     return Ok(());
@@ -191,10 +280,14 @@ impl Session {
                         self.ctx.state.report_failure(node, &e.to_string());
                         self.ctx.pools.forget_node(node);
                     }
+                    let movable = match want(&batch) {
+                        Want::Replica => true,
+                        Want::Primary | Want::Any => failover_on,
+                    };
                     let retry = e.node_unreachable()
                         && self.tx_status == b'I'
                         && self.pinned.is_none()
-                        && want(&batch) == Want::Replica;
+                        && movable;
                     if !retry {
                         let code = if e.node_unreachable() {
                             "08001"
@@ -202,10 +295,17 @@ impl Session {
                             "08004"
                         };
                         let message = format!("could not connect to node {name}: {e}");
-                        self.fail_batch(&batch, RouteFailure { code, message });
+                        self.fail_batch(
+                            &batch,
+                            RouteFailure {
+                                code,
+                                message,
+                                awaits_primary: false,
+                            },
+                        );
                         return Ok(());
                     }
-                    tracing::warn!(node = %name, "read goes elsewhere: {e}");
+                    tracing::warn!(node = %name, "statement goes elsewhere: {e}");
                 }
             }
         }
@@ -214,6 +314,7 @@ impl Session {
             RouteFailure {
                 code: "08001",
                 message: "no node could be reached for this statement".into(),
+                awaits_primary: false,
             },
         );
         Ok(())
@@ -240,6 +341,7 @@ impl Session {
         Some(RouteFailure {
             code: "08006",
             message,
+            awaits_primary: false,
         })
     }
 

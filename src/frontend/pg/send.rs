@@ -9,6 +9,7 @@ use super::route::{want, RouteFailure, Want};
 use super::session::Session;
 use super::vars::Action;
 use crate::backend::{BackendError, ServerConn};
+use crate::config::ReadYourWrites;
 use crate::pool::PoolError;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::Arc;
@@ -46,7 +47,8 @@ impl Session {
         }
         let pool = self.pools[node].clone();
         let (lease, conn) = self.ctx.lease(&pool, node, incarnation).await?;
-        self.links[node] = Some(Link::new(conn, lease));
+        let node_down = self.ctx.state.watch_node(node);
+        self.links[node] = Some(Link::new(conn, lease, node_down));
         Ok(())
     }
 
@@ -82,6 +84,7 @@ impl Session {
     /// sent under their global names, prepared first where the server lacks them; session
     /// settings are replayed first where the server's differ.
     pub(super) fn send_batch(&mut self, node: usize, mut batch: Batch) {
+        let committed_write = self.commits_write(node, &batch);
         let Some(link) = self.links[node].as_mut() else {
             let message = "server connection lost".to_string();
             self.fail_batch(
@@ -89,6 +92,7 @@ impl Session {
                 RouteFailure {
                     code: "08006",
                     message,
+                    awaits_primary: false,
                 },
             );
             return;
@@ -222,6 +226,21 @@ impl Session {
             };
             link.out.push(raw);
         }
+        if committed_write {
+            if let Some(p) = link.outstanding.back_mut() {
+                p.wrote = true;
+            }
+            if self.ctx.config.read_your_writes == ReadYourWrites::Lsn {
+                // Pipelined behind the client's batch: it runs once that commits, and its
+                // answer is in before the connection can serve the client's next read.
+                link.out.push(pg::query("SELECT pg_current_wal_lsn()"));
+                link.outstanding.push_back(Pending {
+                    internal: true,
+                    capture_lsn: true,
+                    ..Pending::default()
+                });
+            }
+        }
         if retryable {
             // A retryable batch ends with its only Sync, whose Pending was pushed last.
             if let Some(p) = link.outstanding.back_mut() {
@@ -248,6 +267,24 @@ impl Session {
             };
             *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
         }
+    }
+
+    /// Whether `batch`, sent to `node`, commits a write the session's reads must then see
+    /// (read-your-writes): an autocommit write, or the COMMIT of a transaction, on the primary.
+    fn commits_write(&self, node: usize, batch: &Batch) -> bool {
+        if self.ctx.config.read_your_writes == ReadYourWrites::Off || !batch.has_sync {
+            return false;
+        }
+        let autocommit_write = self.tx_status == b'I'
+            && batch.intent == Some(crate::route::Intent::Write)
+            && (batch.ends_txn || !batch.opens_txn);
+        (autocommit_write || batch.ends_txn)
+            && self
+                .ctx
+                .state
+                .load()
+                .node(node)
+                .is_some_and(|n| n.role == Some(crate::cluster::Role::Primary))
     }
 
     /// Records on the connection that ran them what successful session changes did there.

@@ -70,6 +70,11 @@ pub struct Session {
     pub(super) active_since: Option<tokio::time::Instant>,
     /// The query timeout already sent a cancel for the work in flight.
     pub(super) timeout_cancelled: bool,
+    /// Read-your-writes (lsn mode): the WAL position of the session's last committed write;
+    /// its reads go only to replicas that replayed it.
+    pub(super) ryw_lsn: Option<u64>,
+    /// Read-your-writes (window mode): reads go to the primary until then.
+    pub(super) ryw_until: Option<tokio::time::Instant>,
 }
 
 /// How the event loop ended.
@@ -84,6 +89,8 @@ enum Event {
     ServerRead(usize, std::io::Result<usize>),
     ClientWrote(std::io::Result<()>),
     ServerWrote(usize, std::io::Result<()>),
+    /// The node of the work in flight was declared down.
+    NodeDown(usize),
 }
 
 /// Parts of a session known once the client has logged in.
@@ -141,6 +148,8 @@ impl Session {
             last_activity: tokio::time::Instant::now(),
             active_since: None,
             timeout_cancelled: false,
+            ryw_lsn: None,
+            ryw_until: None,
             max_message,
         }
     }
@@ -205,6 +214,8 @@ impl Session {
                     Some((a, l)) => (a, Some(l)),
                     None => (usize::MAX, None),
                 };
+                let incarnation = server.as_ref().map(|l| l.conn.incarnation);
+                let mut down = server.as_ref().map(|l| l.node_down.clone());
                 let (mut sr, mut sw) = match server {
                     Some(l) => (
                         Some((&mut l.conn.reader, &mut l.conn.inbuf)),
@@ -223,6 +234,7 @@ impl Session {
                     r = cout.write_to(client_w), if !cout.is_empty() => Event::ClientWrote(r),
                     r = async { match sr.as_mut() { Some((r, b)) => r.read_buf(*b).await, None => std::future::pending().await } }, if read_server && node != usize::MAX => Event::ServerRead(node, r),
                     r = client_r.read_buf(cin), if read_client => Event::ClientRead(r),
+                    _ = async { match down.as_mut() { Some(d) => { let _ = d.wait_for(|i| incarnation.is_some_and(|c| *i > c)).await; } None => std::future::pending().await } }, if active.is_some() => Event::NodeDown(node),
                 }
             };
             match event {
@@ -247,6 +259,13 @@ impl Session {
                 }
                 Event::ServerWrote(n, Err(e)) => self.server_lost(n, &e.to_string()).await,
                 Event::ServerWrote(_, Ok(())) => {}
+                Event::NodeDown(n) => {
+                    self.server_lost(
+                        n,
+                        "the node was declared down while this work was in flight",
+                    )
+                    .await
+                }
             }
         }
     }
@@ -339,6 +358,7 @@ impl Session {
                         intent: class.intent,
                         hint: class.hint,
                         reason: class.reason.as_str(),
+                        ends_txn: class.effects().any(|e| *e == crate::route::Effect::Commit),
                     },
                 );
             }
@@ -347,6 +367,7 @@ impl Session {
                 if let Some(def) = self.prepared.get(b.statement) {
                     self.building
                         .absorb_intent(def.intent, def.hint, def.reason);
+                    self.building.ends_txn |= def.ends_txn;
                 } else {
                     // Unknown statement: the server will report it; keep it on the primary.
                     self.building

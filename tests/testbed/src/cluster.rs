@@ -12,6 +12,7 @@ use crate::error::TestbedError;
 use crate::node::{self, kill_tree, launch, shutdown, PgNode, Proc, Status};
 use crate::os::{run, Runner};
 use crate::watchdog::Watchdog;
+use crate::{ADMIN_PASSWORD, ADMIN_ROLE};
 
 /// Bound for one server start, one tool run, one shutdown.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -94,7 +95,8 @@ impl PgCluster {
         &self.nodes
     }
 
-    /// The node started as primary (index 0).
+    /// The node started as primary (index 0); after a promotion see
+    /// [`PgCluster::current_primary`].
     pub fn primary(&self) -> &PgNode {
         &self.nodes[0]
     }
@@ -229,6 +231,21 @@ impl PgCluster {
         )
     }
 
+    /// `host=127.0.0.1 port=N user=switchyard_admin password=.. dbname=..`: the failover
+    /// controller's superuser role ([`crate::ADMIN_ROLE`]) over TCP (SCRAM).
+    ///
+    /// # Panics
+    /// If `i` is not a node index.
+    pub fn admin_tcp_url(&self, i: usize) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={} password={} dbname={}",
+            self.nodes[i].port,
+            quote_conn(ADMIN_ROLE),
+            quote_conn(ADMIN_PASSWORD),
+            quote_conn(&self.opts.database)
+        )
+    }
+
     /// The `postgres` superuser over node `i`'s unix socket (trust), database as in the
     /// options, in tokio-postgres / libpq key=value form.
     ///
@@ -285,6 +302,7 @@ impl PgCluster {
     }
 }
 
+mod control;
 mod setup;
 mod wait;
 

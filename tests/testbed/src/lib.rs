@@ -22,6 +22,15 @@ pub use error::TestbedError;
 pub use node::PgNode;
 pub use tls::TestPki;
 
+/// The replication role the replicas connect as (REPLICATION LOGIN, SCRAM, over TCP).
+pub const REPLICATION_ROLE: &str = "replicator";
+/// The replication role's password (also in every replica's `primary_conninfo`).
+pub const REPLICATION_PASSWORD: &str = "replicator";
+/// The superuser role for the proxy's failover controller (SUPERUSER LOGIN, SCRAM).
+pub const ADMIN_ROLE: &str = "switchyard_admin";
+/// The failover controller role's password.
+pub const ADMIN_PASSWORD: &str = "switchyard_admin";
+
 /// One topology (default options) shared by every test in a test binary, started on first
 /// use. Its Drop never runs; the cluster's watchdog removes it once the process has exited.
 ///

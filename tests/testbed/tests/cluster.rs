@@ -5,7 +5,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use switchyard_testbed::{shared_pg, PgCluster, PgOptions};
+use switchyard_testbed::{
+    shared_pg, PgCluster, PgOptions, ADMIN_PASSWORD, ADMIN_ROLE, REPLICATION_PASSWORD,
+    REPLICATION_ROLE,
+};
 use tokio_postgres::{Client, NoTls};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -99,6 +102,67 @@ async fn admin_url_is_superuser_over_unix_socket() {
         .await
         .expect("query");
     assert!(row.get::<_, bool>(0));
+}
+
+#[test]
+fn replicas_stream_over_tcp_as_the_replication_role() {
+    let pg = shared_pg();
+    let rows = pg
+        .psql(
+            0,
+            "SELECT application_name, usename, client_addr, state FROM pg_stat_replication \
+             ORDER BY 1",
+        )
+        .expect("psql");
+    assert_eq!(
+        rows,
+        "pg1|replicator|127.0.0.1|streaming\npg2|replicator|127.0.0.1|streaming"
+    );
+    let role = pg
+        .psql(
+            0,
+            "SELECT rolreplication, rolsuper, left(rolpassword, 14) FROM pg_authid \
+             WHERE rolname = 'replicator'",
+        )
+        .expect("psql");
+    assert_eq!(role, "t|f|SCRAM-SHA-256$");
+    let hba = "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host' \
+               AND database = '{replication}' AND address = '127.0.0.1' \
+               AND auth_method = 'scram-sha-256'";
+    assert_eq!(pg.psql(0, hba).expect("psql"), "1");
+    for (i, node) in pg.nodes().iter().enumerate().skip(1) {
+        let conninfo = pg.psql(i, "SHOW primary_conninfo").expect("psql");
+        let words: Vec<&str> = conninfo.split_whitespace().collect();
+        let port = format!("port={}", pg.primary().port);
+        let user = format!("user={REPLICATION_ROLE}");
+        let password = format!("password={REPLICATION_PASSWORD}");
+        let app = format!("application_name={}", node.name);
+        for want in ["host=127.0.0.1", &port, &user, &password, &app] {
+            assert!(words.contains(&want), "{want} missing in {conninfo}");
+        }
+        let slot = pg.psql(i, "SHOW primary_slot_name").expect("psql");
+        assert_eq!(slot, node.name);
+    }
+}
+
+#[tokio::test]
+async fn admin_role_is_superuser_over_tcp_with_scram() {
+    let pg = shared_pg();
+    let url = pg.admin_tcp_url(2);
+    assert!(url.contains(&format!("user={ADMIN_ROLE} password={ADMIN_PASSWORD}")));
+    let client = connect(&url).await;
+    let row = client
+        .query_one(
+            "SELECT rolsuper, current_user::text FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .expect("query");
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, String>(1), ADMIN_ROLE);
+    let wrong = url.replace(&format!("password={ADMIN_PASSWORD}"), "password=wrong");
+    let err = tokio_postgres::connect(&wrong, NoTls).await.err();
+    assert!(err.is_some(), "a wrong password must be refused");
 }
 
 #[tokio::test]

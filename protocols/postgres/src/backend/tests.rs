@@ -217,3 +217,18 @@ fn authentication_unsupported_and_malformed() {
     )));
     assert!(is_malformed(parse_authentication(b"\0\0\0\x0aSCRAM")));
 }
+
+#[test]
+fn data_row_first_column() {
+    let mut body = vec![0, 2, 0, 0, 0, 3];
+    body.extend_from_slice(b"0/1");
+    body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(data_row_first(&body).expect("row"), Some(&b"0/1"[..]));
+    assert_eq!(
+        data_row_first(&[0, 1, 0xff, 0xff, 0xff, 0xff]).expect("null"),
+        None
+    );
+    assert_eq!(data_row_first(&[0, 0]).expect("empty"), None);
+    assert!(data_row_first(&[0, 1, 0, 0, 0, 9, b'x']).is_err());
+    assert!(data_row_first(&[0]).is_err());
+}

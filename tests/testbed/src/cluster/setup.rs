@@ -7,6 +7,7 @@ use super::{PgCluster, STEP_TIMEOUT};
 use crate::error::TestbedError;
 use crate::node::{launch, LaunchError, PgNode, Proc, Status};
 use crate::os::{free_port, run, Runner};
+use crate::{ADMIN_PASSWORD, ADMIN_ROLE, REPLICATION_PASSWORD, REPLICATION_ROLE};
 
 /// Port collisions with other processes are retried this often.
 const PORT_ATTEMPTS: usize = 5;
@@ -52,10 +53,16 @@ impl PgCluster {
         let setup = format!(
             "SET password_encryption = 'scram-sha-256';\n\
              CREATE ROLE {user} LOGIN PASSWORD {password};\n\
-             CREATE DATABASE {db} OWNER {user};\n",
+             CREATE DATABASE {db} OWNER {user};\n\
+             CREATE ROLE {repl} REPLICATION LOGIN PASSWORD {repl_password};\n\
+             CREATE ROLE {admin} SUPERUSER LOGIN PASSWORD {admin_password};\n",
             user = quote_ident(&o.user),
             password = quote_literal(&o.password),
             db = quote_ident(&o.database),
+            repl = quote_ident(REPLICATION_ROLE),
+            repl_password = quote_literal(REPLICATION_PASSWORD),
+            admin = quote_ident(ADMIN_ROLE),
+            admin_password = quote_literal(ADMIN_PASSWORD),
         );
         self.psql_db(0, "postgres", &setup)?;
         // Fixtures made through psql (as postgres) stay usable by the application role.
@@ -145,16 +152,19 @@ fn panicked(what: &str) -> TestbedError {
     TestbedError::io(what, std::io::Error::other("worker thread panicked"))
 }
 
-/// Clones the primary into `replica`'s data dir over its unix socket, using the slot named
-/// after the replica and writing standby.signal, primary_conninfo and primary_slot_name.
+/// Clones the primary into `replica`'s data dir over TCP as the replication role, using the
+/// slot named after the replica and writing standby.signal, primary_slot_name and a
+/// primary_conninfo that carries the password and the replica's name as application_name.
 fn base_backup(runner: &Runner, primary: &PgNode, replica: &PgNode) -> Result<(), TestbedError> {
     let mut cmd = runner.command("pg_basebackup");
-    cmd.arg("-h")
-        .arg(&primary.socket_dir)
-        .args(["-p", &primary.port.to_string(), "-U", "postgres", "-D"])
+    cmd.args(["-h", "127.0.0.1", "-p", &primary.port.to_string()])
+        .args(["-U", REPLICATION_ROLE, "-D"])
         .arg(&replica.data_dir)
         .args(["-R", "-S", &replica.name, "-X", "stream", "-c", "fast"])
-        .args(["--no-sync", "-w"]);
+        .args(["--no-sync", "-w"])
+        // -R writes every connection setting in use, these two included.
+        .env("PGPASSWORD", REPLICATION_PASSWORD)
+        .env("PGAPPNAME", &replica.name);
     run(
         &mut cmd,
         &format!("pg_basebackup for {}", replica.name),
@@ -179,12 +189,12 @@ fn base_backup(runner: &Runner, primary: &PgNode, replica: &PgNode) -> Result<()
 }
 
 /// `"name"` with embedded quotes doubled.
-fn quote_ident(s: &str) -> String {
+pub(super) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `'text'` with embedded quotes doubled (standard_conforming_strings is on).
-fn quote_literal(s: &str) -> String {
+pub(super) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::control::no_primary;
 use super::PgCluster;
 use crate::error::TestbedError;
 
@@ -10,7 +11,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 impl PgCluster {
     /// Polls `check` until it returns true, failing with `what` after `timeout`.
-    fn poll_until(
+    pub(super) fn poll_until(
         &self,
         what: &str,
         timeout: Duration,
@@ -67,22 +68,8 @@ impl PgCluster {
     /// is not in recovery, so this still works after a promotion.
     pub fn wait_replicas_caught_up(&self, timeout: Duration) -> Result<(), TestbedError> {
         let deadline = Instant::now() + timeout;
-        let mut primary = None;
-        let mut replicas = Vec::new();
-        for i in 0..self.nodes.len() {
-            if !self.is_running(i)? {
-                continue;
-            }
-            match self.psql(i, "SELECT pg_is_in_recovery()")?.as_str() {
-                "f" if primary.is_none() => primary = Some(i),
-                "t" => replicas.push(i),
-                _ => {}
-            }
-        }
-        let primary = primary.ok_or_else(|| TestbedError::State {
-            node: "cluster".into(),
-            what: "no running node is a primary".into(),
-        })?;
+        let (primary, replicas) = self.roles()?;
+        let primary = primary.ok_or_else(no_primary)?;
         let lsn = self.psql(primary, "SELECT pg_current_wal_lsn()")?;
         let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
         for i in replicas {
