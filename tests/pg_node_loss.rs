@@ -122,3 +122,56 @@ async fn node_loss_and_return() {
         "the lost transaction left nothing"
     );
 }
+
+/// A server process crash makes PostgreSQL end every connection with WARNING 57P02: client
+/// traffic that sees it takes the node out at once (the monitor readmits it after recovery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_shutdown_seen_by_client_traffic_takes_the_node_out() {
+    use switchyard::cluster::events::EventKind;
+    let pg = PgCluster::start(PgOptions::default()).expect("start cluster");
+    let p = start_proxy(&config_for(&pg, &[1, 0], "eject_after = 5"));
+    let c = connect(p.addr).await;
+    // A read on pg1 (pg2 has weight 0) that is still running when a backend there crashes.
+    let reader = tokio::spawn(async move { c.simple_query("SELECT pg_sleep(5)").await });
+    let victim = wait_until(Duration::from_secs(5), || {
+        pg.psql(
+            1,
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'",
+        )
+        .is_ok_and(|n| n == "1")
+    });
+    assert!(victim, "the read did not reach pg1");
+    let pid = pg
+        .psql(
+            1,
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+        )
+        .ok();
+    // Kill another backend (not the one running the read) with SIGKILL: the postmaster
+    // then ends all connections with 57P02 and reinitialises.
+    let other = pg
+        .psql(1, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND query <> 'SELECT pg_sleep(5)' AND pid <> pg_backend_pid() LIMIT 1")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let target = other.or(pid).expect("a process to kill");
+    let status = std::process::Command::new("kill")
+        .args(["-9", &target])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let r = reader.await.expect("reader task");
+    assert!(r.is_err(), "the read was cut by the crash");
+    assert!(
+        wait_until(Duration::from_secs(5), || p
+            .ctx
+            .state
+            .events
+            .count(EventKind::NodeDown)
+            >= 1),
+        "client traffic did not take pg1 out"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || health(&p, 1) == Health::Up),
+        "pg1 not readmitted after recovery"
+    );
+}

@@ -7,6 +7,10 @@ use super::vars::Action;
 use crate::backend::set_param;
 use switchyard_postgres as pg;
 
+/// FATAL codes that speak for the whole node, not one connection: crash shutdown, and the
+/// server refusing work while starting up or shutting down.
+const NODE_GOING_DOWN: &[&str] = &["57P02", "57P03"];
+
 /// Parameters whose value legitimately differs between nodes; the client keeps its first view.
 const NODE_LOCAL_PARAMS: &[&str] = &["in_hot_standby"];
 
@@ -15,6 +19,7 @@ impl Session {
     /// need no filtering are forwarded as one slice of the read buffer, without copying.
     pub(super) fn process_server(&mut self, node: usize) -> Result<(), String> {
         let mut finished: Vec<(Pending, u8)> = Vec::new();
+        let mut node_failure = None;
         {
             let Session {
                 links,
@@ -65,6 +70,9 @@ impl Session {
                         if !internal {
                             if let Ok(mut f) = pg::parse_error_fields(body) {
                                 if f.severity == "FATAL" || f.severity == "PANIC" {
+                                    if NODE_GOING_DOWN.contains(&f.code.as_str()) {
+                                        node_failure = Some(format!("{} {}", f.code, f.message));
+                                    }
                                     f.severity = "ERROR".into();
                                     replacement = Some(pg::error_response_fields(&f));
                                     forward = false;
@@ -99,6 +107,15 @@ impl Session {
                                 .flatten()
                                 .and_then(|v| std::str::from_utf8(v).ok())
                                 .and_then(crate::monitor::parse_lsn);
+                        }
+                    }
+                    // A backend told to quit because another one crashed says so in a
+                    // NoticeResponse (WARNING 57P02) before the connection closes.
+                    b'N' => {
+                        if let Ok(f) = pg::parse_error_fields(body) {
+                            if NODE_GOING_DOWN.contains(&f.code.as_str()) {
+                                node_failure = Some(format!("{} {}", f.code, f.message));
+                            }
                         }
                     }
                     b'C' if !internal && pg::command_tag(body).is_ok_and(|t| t == "ROLLBACK") => {
@@ -143,6 +160,12 @@ impl Session {
             if link.outstanding.is_empty() && *open_batch != Some(node) {
                 *active = None;
             }
+        }
+        if let Some(why) = node_failure {
+            // Passive check: the server says the whole node is going away.
+            self.ctx
+                .state
+                .report_failure(node, &format!("server said {why}"));
         }
         for (p, status) in finished {
             self.finish_pending(node, p, status);
