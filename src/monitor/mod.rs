@@ -1,4 +1,5 @@
-//! Node monitors: one task per node probes reachability and role and publishes changes.
+//! Node monitors: one task per node probes reachability, role, WAL position and replay delay
+//! and publishes changes; in promote mode a failover task per cluster replaces a lost primary.
 
 mod conninfo;
 mod failover;
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 /// Shortest time between two probes of one node.
 const MIN_PROBE_GAP: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Runs one monitor per node until `shutdown` flips; the first round is awaited by `first_round`.
+/// Runs one monitor per node (and the failover task in promote mode) until `shutdown` flips.
 pub struct Monitors;
 
 impl Monitors {
