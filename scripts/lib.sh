@@ -5,7 +5,7 @@
 SWITCHYARD_PG_BIN=${SWITCHYARD_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 # Debian packages the project's tests, demo and benchmarks need.
-SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib)
+SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client)
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -27,10 +27,20 @@ missing_debian_packages() {
     [[ $(dpkg-query -W -f='${Status}' postgresql-contrib 2>/dev/null) != *"ok installed" ]]; then
     echo postgresql-contrib
   fi
+  # The MariaDB test bed starts mariadbd itself (PATH or /usr/sbin) after mariadb-install-db.
+  if [[ ! -x /usr/sbin/mariadbd ]] && ! command -v mariadbd >/dev/null 2>&1; then
+    echo mariadb-server
+  elif ! command -v mariadb-install-db >/dev/null 2>&1; then
+    echo mariadb-server
+  fi
+  if ! command -v mariadb >/dev/null 2>&1; then
+    echo mariadb-client
+  fi
 }
 
-# Makes sure cargo and the PostgreSQL binaries are there: installs the missing Debian
-# packages when root, else names them and exits 1. Never starts the system's PostgreSQL.
+# Makes sure cargo and the PostgreSQL and MariaDB binaries are there: installs the missing
+# Debian packages when root, else names them and exits 1. Never starts the system's
+# PostgreSQL or MariaDB itself: the test bed starts its own servers.
 ensure_packages() {
   # Non-login shells (CI) may lack rustup's PATH entry.
   if ! command -v cargo >/dev/null 2>&1 && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then

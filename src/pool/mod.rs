@@ -37,40 +37,73 @@ pub struct PoolLimits {
     pub lifetime: Duration,
 }
 
+/// What a pool needs to know of the server connections it keeps (PostgreSQL's by default;
+/// the MySQL side brings its own).
+pub trait Pooled: Send + 'static {
+    /// The node's incarnation when the connection was opened.
+    fn incarnation(&self) -> u64;
+    /// When the connection was opened.
+    fn created(&self) -> Instant;
+    /// When the connection was last returned to its pool.
+    fn since(&self) -> Instant;
+    /// Records a return to the pool.
+    fn set_since(&mut self, at: Instant);
+    /// True when an idle connection was closed by the server or has unsolicited data.
+    fn looks_closed(&self) -> bool;
+}
+
+impl Pooled for ServerConn {
+    fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+    fn created(&self) -> Instant {
+        self.created
+    }
+    fn since(&self) -> Instant {
+        self.since
+    }
+    fn set_since(&mut self, at: Instant) {
+        self.since = at;
+    }
+    fn looks_closed(&self) -> bool {
+        ServerConn::looks_closed(self)
+    }
+}
+
 /// One pool: a semaphore with one permit per open connection (idle or in use), so the pool
 /// never holds more than `size` connections, and a stack of idle ones with their permits.
-pub struct NodePool {
+pub struct NodePool<C: Pooled = ServerConn> {
     /// What the pool serves.
     pub key: PoolKey,
     slots: Arc<Semaphore>,
-    idle: Mutex<Vec<(ServerConn, OwnedSemaphorePermit)>>,
+    idle: Mutex<Vec<(Box<C>, OwnedSemaphorePermit)>>,
     returned: Notify,
     limits: PoolLimits,
 }
 
 /// An idle connection taken from a pool.
-pub struct Idle {
-    /// The connection.
-    pub conn: ServerConn,
+pub struct Idle<C: Pooled = ServerConn> {
+    /// The connection (boxed: it moves through several calls on every checkout).
+    pub conn: Box<C>,
     /// How long it sat in the pool.
     pub idle_for: Duration,
 }
 
 /// The right to hold one connection of a pool; dropping it (with its connection) frees the slot.
-pub struct Lease {
+pub struct Lease<C: Pooled = ServerConn> {
     permit: OwnedSemaphorePermit,
-    pool: Arc<NodePool>,
+    pool: Arc<NodePool<C>>,
 }
 
-impl Lease {
+impl<C: Pooled> Lease<C> {
     /// The pool this lease belongs to.
-    pub fn pool(&self) -> &Arc<NodePool> {
+    pub fn pool(&self) -> &Arc<NodePool<C>> {
         &self.pool
     }
 
     /// Returns a clean, idle connection to its pool, keeping its slot, and wakes one waiter.
-    pub fn release(self, mut conn: ServerConn) {
-        conn.since = Instant::now();
+    pub fn release(self, mut conn: Box<C>) {
+        conn.set_since(Instant::now());
         let pool = self.pool;
         pool.idle
             .lock()
@@ -80,15 +113,15 @@ impl Lease {
     }
 }
 
-impl NodePool {
-    fn usable(&self, conn: &ServerConn, incarnation: u64, now: Instant) -> bool {
-        conn.incarnation == incarnation
-            && now.saturating_duration_since(conn.since) < self.limits.idle_timeout
-            && now.saturating_duration_since(conn.created) < self.limits.lifetime
+impl<C: Pooled> NodePool<C> {
+    fn usable(&self, conn: &C, incarnation: u64, now: Instant) -> bool {
+        conn.incarnation() == incarnation
+            && now.saturating_duration_since(conn.since()) < self.limits.idle_timeout
+            && now.saturating_duration_since(conn.created()) < self.limits.lifetime
             && !conn.looks_closed()
     }
 
-    fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease, Idle)> {
+    fn pop_idle(self: &Arc<Self>, incarnation: u64) -> Option<(Lease<C>, Idle<C>)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.is_empty() {
             return None;
@@ -101,7 +134,7 @@ impl NodePool {
                     permit,
                     pool: self.clone(),
                 };
-                let idle_for = now.saturating_duration_since(conn.since);
+                let idle_for = now.saturating_duration_since(conn.since());
                 return Some((lease, Idle { conn, idle_for }));
             }
             // Dropping a stale connection frees its slot.
@@ -114,7 +147,7 @@ impl NodePool {
     pub async fn checkout(
         self: &Arc<Self>,
         incarnation: u64,
-    ) -> Result<(Lease, Option<Idle>), PoolError> {
+    ) -> Result<(Lease<C>, Option<Idle<C>>), PoolError> {
         // Read the clock only once a wait is needed: most checkouts find a connection at once.
         let mut deadline = None;
         loop {
@@ -159,7 +192,7 @@ impl NodePool {
     }
 
     /// Takes a free slot without waiting, for topping the pool up to its minimum.
-    pub fn try_lease(self: &Arc<Self>) -> Option<Lease> {
+    pub fn try_lease(self: &Arc<Self>) -> Option<Lease<C>> {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
         Some(Lease {
             permit,
@@ -182,12 +215,12 @@ impl NodePool {
 
 /// Every pool of a cluster, created on first use. The map is locked only when a session
 /// starts (each session keeps its own handles) and by the maintenance task.
-pub struct Pools {
-    pools: Mutex<HashMap<PoolKey, Arc<NodePool>>>,
+pub struct Pools<C: Pooled = ServerConn> {
+    pools: Mutex<HashMap<PoolKey, Arc<NodePool<C>>>>,
     limits: PoolLimits,
 }
 
-impl Pools {
+impl<C: Pooled> Pools<C> {
     /// No pools yet; each will follow `limits`.
     pub fn new(limits: PoolLimits) -> Self {
         Pools {
@@ -197,7 +230,7 @@ impl Pools {
     }
 
     /// The pool for `key`, created if needed.
-    pub fn get(&self, key: PoolKey) -> Arc<NodePool> {
+    pub fn get(&self, key: PoolKey) -> Arc<NodePool<C>> {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools
             .entry(key.clone())
@@ -214,7 +247,7 @@ impl Pools {
     }
 
     /// Every pool, for maintenance and reporting.
-    pub fn all(&self) -> Vec<Arc<NodePool>> {
+    pub fn all(&self) -> Vec<Arc<NodePool<C>>> {
         self.pools
             .lock()
             .unwrap_or_else(|p| p.into_inner())

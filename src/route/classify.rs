@@ -19,8 +19,10 @@ const MAIN_STATEMENT: &[&str] = &[
 pub fn classify(sql: &str, opts: &ClassifyOptions) -> Classification {
     let mut hint = None;
     let mut started = false;
-    let mut statements = Vec::new();
-    let mut current: Vec<Token<'_>> = Vec::new();
+    let mut statements = Vec::with_capacity(1);
+    // Sized for a typical statement at once: growing 4 -> 8 -> 16 -> 32 cost three
+    // allocations per statement on the hot path.
+    let mut current: Vec<Token<'_>> = Vec::with_capacity(32);
     let mut splitter = Splitter::default();
     for tok in Lexer::new(sql, Dialect::Postgres) {
         if tok.is_comment() {

@@ -145,7 +145,7 @@ impl ClusterContext {
         pool: &Arc<NodePool>,
         node: usize,
         incarnation: u64,
-    ) -> Result<(Lease, ServerConn), LinkError> {
+    ) -> Result<(Lease, Box<ServerConn>), LinkError> {
         let (lease, idle) = pool.checkout(incarnation).await?;
         if let Some(crate::pool::Idle { conn, idle_for }) = idle {
             if idle_for < self.config.server_check_delay {
@@ -165,10 +165,10 @@ impl ClusterContext {
             }));
         };
         let conn = Box::pin(self.open_server(&state, &pool.key.user, &pool.key.database)).await?;
-        Ok((lease, conn))
+        Ok((lease, Box::new(conn)))
     }
 
-    async fn checked(&self, mut conn: ServerConn) -> Option<ServerConn> {
+    async fn checked(&self, mut conn: Box<ServerConn>) -> Option<Box<ServerConn>> {
         let ok = conn
             .run_quietly(
                 "",

@@ -46,7 +46,11 @@ impl OutQueue {
             self.unflushed = false;
             return Ok(());
         }
-        let n = {
+        let n = if self.q.len() == 1 {
+            // One buffer (the common case): send(2) rather than writev(2), which costs the
+            // kernel an iovec import and a trip through the VFS layer.
+            w.write(&self.q[0]).await?
+        } else {
             // On the stack: this runs twice per statement, an allocation each time shows.
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
@@ -184,10 +188,19 @@ impl Completions {
     }
 }
 
+/// A link's queues, kept by the session between checkouts so that a transaction does not
+/// allocate them anew (under transaction pooling a link lives for one transaction).
+#[derive(Default)]
+pub struct LinkQueues {
+    out: OutQueue,
+    outstanding: VecDeque<Pending>,
+    completions: Completions,
+}
+
 /// A session's connection to one node.
 pub struct Link {
     /// The server connection.
-    pub conn: ServerConn,
+    pub conn: Box<ServerConn>,
     /// Messages waiting to be written to the server.
     pub out: OutQueue,
     /// Messages answered by ReadyForQuery, oldest first.
@@ -207,19 +220,35 @@ pub struct Link {
 impl Link {
     /// Wraps a fresh or pooled (clean) server connection.
     pub fn new(
-        conn: ServerConn,
+        conn: Box<ServerConn>,
         lease: Lease,
         node_down: tokio::sync::watch::Receiver<u64>,
+        queues: LinkQueues,
     ) -> Self {
         Link {
             conn,
-            out: OutQueue::default(),
-            outstanding: VecDeque::new(),
-            completions: Completions::default(),
+            out: queues.out,
+            outstanding: queues.outstanding,
+            completions: queues.completions,
             lease,
             status: b'I',
             dirty: false,
             node_down,
+        }
+    }
+
+    /// Gives the connection back to its pool and the (emptied) queues back to the caller.
+    pub fn release(mut self) -> LinkQueues {
+        self.lease.release(self.conn);
+        self.out.q.clear();
+        self.out.bytes = 0;
+        self.out.unflushed = false;
+        self.outstanding.clear();
+        self.completions.0.clear();
+        LinkQueues {
+            out: self.out,
+            outstanding: self.outstanding,
+            completions: self.completions,
         }
     }
 

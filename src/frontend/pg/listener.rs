@@ -181,7 +181,7 @@ async fn first_connection(
     ctx: &ClusterContext,
     pools: &[Arc<NodePool>],
     vars: &SessionVars,
-) -> Result<(ServerConn, Lease), (String, String)> {
+) -> Result<(Box<ServerConn>, Lease), (String, String)> {
     let snap = ctx.state.load_full();
     let primary = snap.primary().map(|p| p.id);
     let mut order: Vec<&NodeState> = snap.primary().into_iter().collect();
@@ -224,12 +224,13 @@ impl Session {
     /// back to the pool.
     fn adopt_first(
         &mut self,
-        (conn, lease): (ServerConn, Lease),
+        (conn, lease): (Box<ServerConn>, Lease),
         client_params: Vec<(String, String)>,
     ) {
         let node = conn.node;
         let node_down = self.ctx.state.watch_node(node);
-        self.links[node] = Some(super::link::Link::new(conn, lease, node_down));
+        let queues = super::link::LinkQueues::default();
+        self.links[node] = Some(super::link::Link::new(conn, lease, node_down, queues));
         self.client_params = client_params;
         self.maybe_release(node);
     }

@@ -32,7 +32,7 @@ pub async fn maintain_pools(ctx: Arc<ClusterContext>, mut shutdown: watch::Recei
                     .open_server(node, &pool.key.user, &pool.key.database)
                     .await
                 {
-                    Ok(conn) => lease.release(conn),
+                    Ok(conn) => lease.release(Box::new(conn)),
                     Err(e) => {
                         tracing::warn!(node = %node.name, "cannot fill the pool to its minimum: {e}");
                         break;

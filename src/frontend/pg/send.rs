@@ -48,7 +48,8 @@ impl Session {
         let pool = self.pools[node].clone();
         let (lease, conn) = self.ctx.lease(&pool, node, incarnation).await?;
         let node_down = self.ctx.state.watch_node(node);
-        self.links[node] = Some(Link::new(conn, lease, node_down));
+        let queues = self.spare_queues.take().unwrap_or_default();
+        self.links[node] = Some(Link::new(conn, lease, node_down, queues));
         Ok(())
     }
 
@@ -76,7 +77,7 @@ impl Session {
                 self.cancel_for = None;
                 *self.cancel_slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
             }
-            link.lease.release(link.conn);
+            self.spare_queues = Some(link.release());
         }
     }
 

@@ -75,6 +75,8 @@ pub struct Session {
     pub(super) ryw_lsn: Option<u64>,
     /// Read-your-writes (window mode): reads go to the primary until then.
     pub(super) ryw_until: Option<tokio::time::Instant>,
+    /// Queues of the last released link, reused by the next one.
+    pub(super) spare_queues: Option<super::link::LinkQueues>,
 }
 
 /// How the event loop ended.
@@ -150,6 +152,7 @@ impl Session {
             timeout_cancelled: false,
             ryw_lsn: None,
             ryw_until: None,
+            spare_queues: None,
             max_message,
         }
     }
@@ -215,13 +218,13 @@ impl Session {
                     None => (usize::MAX, None),
                 };
                 let incarnation = server.as_ref().map(|l| l.conn.incarnation);
-                let mut down = server.as_ref().map(|l| l.node_down.clone());
-                let (mut sr, mut sw) = match server {
+                let (mut sr, mut sw, mut down) = match server {
                     Some(l) => (
                         Some((&mut l.conn.reader, &mut l.conn.inbuf)),
                         Some((&mut l.conn.writer, &mut l.out)),
+                        Some(&mut l.node_down),
                     ),
-                    None => (None, None),
+                    None => (None, None, None),
                 };
                 let has_server_out = sw.as_ref().is_some_and(|(_, o)| !o.is_empty());
                 // Biased: a fixed order costs no random draw per event, and it is the right one

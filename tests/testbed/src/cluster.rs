@@ -68,12 +68,12 @@ impl PgCluster {
         let base = dir.path().to_path_buf();
         runner.give(&base)?;
         let names: Vec<String> = (0..=opts.replicas).map(|i| format!("pg{i}")).collect();
-        let data_dirs: Vec<PathBuf> = names
+        let pid_files: Vec<PathBuf> = names
             .iter()
-            .map(|n| PgNode::layout(&base, n).data_dir)
+            .map(|n| PgNode::layout(&base, n).data_dir.join("postmaster.pid"))
             .collect();
         // Armed before any server starts, so even a crash half-way through is cleaned up.
-        let watchdog = Watchdog::spawn(&base, &data_dirs)?;
+        let watchdog = Watchdog::spawn(&base, "QUIT", &pid_files)?;
         let mut cluster = PgCluster {
             opts,
             runner,

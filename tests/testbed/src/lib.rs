@@ -1,5 +1,6 @@
-//! Real PostgreSQL topologies on loopback for switchyard's integration tests, demo and
-//! benchmarks: one primary and N streaming replicas in a temp dir, on free ports.
+//! Real PostgreSQL and MariaDB topologies on loopback for switchyard's integration tests,
+//! demo and benchmarks: one primary and N replicas (PostgreSQL streaming, MariaDB GTID) in
+//! a temp dir, on free ports.
 //!
 //! ```no_run
 //! let pg = switchyard_testbed::shared_pg();
@@ -10,6 +11,7 @@
 
 mod cluster;
 mod error;
+mod maria;
 mod node;
 mod os;
 pub mod tls;
@@ -19,6 +21,7 @@ use std::sync::OnceLock;
 
 pub use cluster::{PgCluster, PgOptions};
 pub use error::TestbedError;
+pub use maria::{MariaCluster, MariaNode, MariaOptions};
 pub use node::PgNode;
 pub use tls::TestPki;
 
@@ -30,6 +33,11 @@ pub const REPLICATION_PASSWORD: &str = "replicator";
 pub const ADMIN_ROLE: &str = "switchyard_admin";
 /// The failover controller role's password.
 pub const ADMIN_PASSWORD: &str = "switchyard_admin";
+/// MariaDB's replication user (`'repl'@'%'`, REPLICATION SLAVE), as in every replica's
+/// `CHANGE MASTER TO`.
+pub const MARIA_REPLICATION_USER: &str = "repl";
+/// MariaDB's replication user's password.
+pub const MARIA_REPLICATION_PASSWORD: &str = "repl";
 
 /// One topology (default options) shared by every test in a test binary, started on first
 /// use. Its Drop never runs; the cluster's watchdog removes it once the process has exited.
@@ -41,5 +49,19 @@ pub fn shared_pg() -> &'static PgCluster {
     SHARED.get_or_init(|| match PgCluster::start(PgOptions::default()) {
         Ok(cluster) => cluster,
         Err(e) => panic!("switchyard-testbed: cannot start the shared PostgreSQL cluster: {e}"),
+    })
+}
+
+/// One MariaDB topology (default options) shared by every test in a test binary, started
+/// on first use. Its Drop never runs; the cluster's watchdog removes it once the process
+/// has exited.
+///
+/// # Panics
+/// If the cluster cannot be started (the message carries the cause and the server log).
+pub fn shared_maria() -> &'static MariaCluster {
+    static SHARED: OnceLock<MariaCluster> = OnceLock::new();
+    SHARED.get_or_init(|| match MariaCluster::start(MariaOptions::default()) {
+        Ok(cluster) => cluster,
+        Err(e) => panic!("switchyard-testbed: cannot start the shared MariaDB cluster: {e}"),
     })
 }

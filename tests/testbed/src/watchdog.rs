@@ -10,16 +10,17 @@ use nix::sys::signal::{killpg, Signal};
 use crate::error::TestbedError;
 use crate::os::{pid_of, signal_pid};
 
-/// Arguments: parent pid, base dir, then every data dir. Postmasters get an immediate
-/// shutdown first (SIGQUIT, so they remove their SysV shared memory) and SIGKILL after 5 s.
+/// Arguments: parent pid, base dir, signal name, then every server's pid file (first line:
+/// the pid). Servers get the signal first (QUIT for postmasters: an immediate shutdown that
+/// removes their SysV shared memory) and SIGKILL after 5 s.
 const SCRIPT: &str = r#"
-parent=$1; base=$2; shift 2
+parent=$1; base=$2; sig=$3; shift 3
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 alive() { read -r _ _ st _ < "/proc/$1/stat" 2>/dev/null && [ "$st" != Z ]; }
 pms=
-for d in "$@"; do
-  [ -r "$d/postmaster.pid" ] || continue
-  read -r pm < "$d/postmaster.pid" || continue
+for f in "$@"; do
+  [ -r "$f" ] || continue
+  read -r pm < "$f" || continue
   case $pm in ''|*[!0-9]*) continue ;; esac
   alive "$pm" || continue
   kill -CONT "$pm" 2>/dev/null
@@ -27,7 +28,7 @@ for d in "$@"; do
     read -r cpid _ _ ppid _ < "$s" 2>/dev/null || continue
     [ "$ppid" = "$pm" ] && kill -CONT "$cpid" 2>/dev/null
   done
-  kill -QUIT "$pm" 2>/dev/null && pms="$pms $pm"
+  kill -"$sig" "$pm" 2>/dev/null && pms="$pms $pm"
 done
 i=0
 while [ "$i" -lt 50 ]; do
@@ -49,15 +50,21 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Starts a watchdog for this process, in its own process group so a terminal's
-    /// Ctrl-C aimed at the test does not take the watchdog down with it.
-    pub(crate) fn spawn(base: &Path, data_dirs: &[PathBuf]) -> Result<Watchdog, TestbedError> {
+    /// Ctrl-C aimed at the test does not take the watchdog down with it. Once this process
+    /// is gone it sends `signal` ("QUIT", "KILL", ...) to the pid in each of `pid_files`.
+    pub(crate) fn spawn(
+        base: &Path,
+        signal: &str,
+        pid_files: &[PathBuf],
+    ) -> Result<Watchdog, TestbedError> {
         let child = Command::new("sh")
             .arg("-c")
             .arg(SCRIPT)
             .arg("switchyard-testbed-watchdog")
             .arg(std::process::id().to_string())
             .arg(base)
-            .args(data_dirs)
+            .arg(signal)
+            .args(pid_files)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
