@@ -1,7 +1,7 @@
 //! Process assembly: listeners, monitors and signal handling for a loaded config.
 
 use crate::cluster::ClusterState;
-use crate::config::Config;
+use crate::config::{Config, Protocol};
 use crate::frontend::pg::{serve, ClusterContext};
 use crate::monitor::Monitors;
 use std::sync::Arc;
@@ -49,8 +49,10 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     /// Addresses actually bound, one per cluster in config order.
     pub addrs: Vec<std::net::SocketAddr>,
-    /// Per-cluster contexts, in config order.
+    /// Contexts of the PostgreSQL clusters, in config order.
     pub clusters: Vec<Arc<ClusterContext>>,
+    /// Contexts of the MySQL clusters, in config order.
+    pub mysql: Vec<Arc<crate::frontend::mysql::MyContext>>,
 }
 
 impl Running {
@@ -74,7 +76,25 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let mut listeners = Vec::new();
     // Contexts first: they load the TLS files, and a bad one should fail before anything binds.
     let mut contexts = Vec::new();
-    for c in &config.clusters {
+    let mut mysql = Vec::new();
+    for c in config
+        .clusters
+        .iter()
+        .filter(|c| c.protocol == Protocol::Mysql)
+    {
+        let cfg = Arc::new(c.clone());
+        let state = Arc::new(ClusterState::new(&cfg));
+        mysql.push(Arc::new(crate::frontend::mysql::MyContext::new(
+            cfg,
+            general.clone(),
+            state,
+        )));
+    }
+    for c in config
+        .clusters
+        .iter()
+        .filter(|c| c.protocol == Protocol::Postgres)
+    {
         let cfg = Arc::new(c.clone());
         let state = Arc::new(ClusterState::new(&cfg));
         let ctx = ClusterContext::new(cfg, general.clone(), state).map_err(|source| {
@@ -100,17 +120,33 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         })?);
         listeners.push(listener);
     }
-    for ((c, listener), ctx) in config.clusters.iter().zip(listeners).zip(contexts) {
-        Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
-        tracing::info!(cluster = %c.name, listen = %c.listen, "serving");
-        tokio::spawn(serve(ctx.clone(), listener, rx.clone()));
-        tokio::spawn(crate::frontend::pg::maintain_pools(ctx.clone(), rx.clone()));
-        clusters.push(ctx);
+    let (mut pg_contexts, mut my_contexts) = (contexts.into_iter(), mysql.clone().into_iter());
+    for (c, listener) in config.clusters.iter().zip(listeners) {
+        tracing::info!(cluster = %c.name, listen = %c.listen, protocol = ?c.protocol, "serving");
+        match c.protocol {
+            Protocol::Postgres => {
+                let Some(ctx) = pg_contexts.next() else {
+                    continue;
+                };
+                Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
+                tokio::spawn(serve(ctx.clone(), listener, rx.clone()));
+                tokio::spawn(crate::frontend::pg::maintain_pools(ctx.clone(), rx.clone()));
+                clusters.push(ctx);
+            }
+            Protocol::Mysql => {
+                let Some(ctx) = my_contexts.next() else {
+                    continue;
+                };
+                Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
+                tokio::spawn(crate::frontend::mysql::serve(ctx, listener, rx.clone()));
+            }
+        }
     }
     Ok(Running {
         shutdown: tx,
         addrs,
         clusters,
+        mysql,
     })
 }
 

@@ -49,6 +49,18 @@ pub enum BackendError {
         /// The TLS error (names the server and what failed).
         source: crate::tls::TlsError,
     },
+    /// A MySQL server refused the login or a command.
+    #[error("node {node}: server error {code} ({sql_state}): {message}")]
+    MySql {
+        /// Node name.
+        node: String,
+        /// MySQL error code, e.g. 1045.
+        code: u16,
+        /// SQLSTATE.
+        sql_state: String,
+        /// The server's message.
+        message: String,
+    },
     /// The server sent something that is not valid protocol.
     #[error("node {node}: protocol error: {reason}")]
     Protocol {
@@ -64,6 +76,7 @@ impl BackendError {
     pub fn sqlstate(&self) -> &str {
         match self {
             BackendError::Server { fields, .. } => &fields.code,
+            BackendError::MySql { sql_state, .. } => sql_state,
             _ => "08001",
         }
     }
@@ -81,6 +94,8 @@ impl BackendError {
                 fields.code.starts_with("57P") || fields.code.starts_with("08")
             }
             BackendError::Auth { .. } => false,
+            // Too many connections, server shutting down, or lost: the node, not the login.
+            BackendError::MySql { code, .. } => matches!(code, 1040 | 1053 | 1077 | 2013),
         }
     }
 }

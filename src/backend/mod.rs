@@ -2,6 +2,7 @@
 
 mod connect;
 mod error;
+pub mod mysql;
 
 pub use connect::{connect, set_param, ConnectSpec, ServerConn, ServerParams};
 pub use error::BackendError;

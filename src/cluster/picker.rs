@@ -8,9 +8,21 @@ use super::{ClusterSnapshot, NodeState};
 pub struct ReplicaPicker {
     generation: Option<u64>,
     current: Vec<i64>,
+    /// Where in the rotation a new session starts: without it, every short session (one
+    /// query per connection) would get the same first replica.
+    seed: u64,
 }
 
 impl ReplicaPicker {
+    /// A picker that starts `seed` steps into the rotation (sessions pass their id, so
+    /// consecutive sessions' first reads follow the weights too).
+    pub fn seeded(seed: u64) -> Self {
+        ReplicaPicker {
+            seed,
+            ..Default::default()
+        }
+    }
+
     /// The replica `pick` would choose, without advancing the rotation: for work that does not
     /// count as a read, such as preparing a statement.
     pub fn peek(&mut self, snap: &ClusterSnapshot, min_lsn: Option<u64>) -> Option<usize> {
@@ -26,9 +38,26 @@ impl ReplicaPicker {
         if self.generation != Some(snap.routing_generation)
             || self.current.len() != snap.nodes.len()
         {
+            let first = self.generation.is_none();
             self.generation = Some(snap.routing_generation);
             self.current = vec![0; snap.nodes.len()];
+            if first {
+                // Raw weights: the sequence of scaled weights is the same, only longer.
+                let period: u64 = snap
+                    .nodes
+                    .iter()
+                    .filter(|n| n.serves_reads())
+                    .map(|n| u64::from(n.weight))
+                    .sum();
+                for _ in 0..self.seed % period.max(1) {
+                    self.step(snap, None);
+                }
+            }
         }
+        self.step(snap, min_lsn)
+    }
+
+    fn step(&mut self, snap: &ClusterSnapshot, min_lsn: Option<u64>) -> Option<usize> {
         let fit = |n: &NodeState| n.serves_reads() && min_lsn.is_none_or(|l| n.lsn >= l);
         let mut total = 0i64;
         let mut best: Option<usize> = None;

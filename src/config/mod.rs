@@ -11,8 +11,8 @@ mod tests;
 pub use error::ConfigError;
 pub use health::{FailoverConfig, FailoverMode, ReadYourWrites};
 pub use model::{
-    AuthMethod, ClusterConfig, Config, General, NodeConfig, PoolMode, ReplicaFallback, Role,
-    UserConfig,
+    AuthMethod, ClusterConfig, Config, General, NodeConfig, PoolMode, Protocol, ReplicaFallback,
+    Role, UserConfig,
 };
 
 use std::path::Path;

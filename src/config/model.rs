@@ -77,6 +77,9 @@ pub struct ClusterConfig {
     pub name: String,
     /// Address clients connect to, e.g. "127.0.0.1:6432". Required.
     pub listen: String,
+    /// Wire protocol of the cluster: "postgres" (default) or "mysql" (MySQL and MariaDB).
+    #[serde(default)]
+    pub protocol: Protocol,
     /// How clients authenticate: "scram-sha-256" (default) or "md5".
     #[serde(default)]
     pub auth: AuthMethod,
@@ -207,6 +210,17 @@ fn default_server_lifetime() -> Duration {
 }
 fn default_pool_idle_timeout() -> Duration {
     Duration::from_secs(600)
+}
+
+/// Wire protocol a cluster speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// PostgreSQL v3.
+    #[default]
+    Postgres,
+    /// MySQL / MariaDB client/server protocol 4.1.
+    Mysql,
 }
 
 /// How long a client keeps a server connection.

@@ -1,3 +1,4 @@
 //! Client-facing protocol front ends.
 
+pub mod mysql;
 pub mod pg;

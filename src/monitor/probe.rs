@@ -54,6 +54,9 @@ pub enum ProbeError {
     /// The probe did not finish in time.
     #[error("probe timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// A MySQL probe failed.
+    #[error("{0}")]
+    MySql(Box<crate::backend::BackendError>),
     /// The node address is not host:port.
     #[error("bad address {0}")]
     Address(String),
@@ -64,6 +67,7 @@ pub enum ProbeError {
 #[derive(Default)]
 pub struct Prober {
     client: Option<Client>,
+    mysql: Option<crate::backend::mysql::MyConn>,
 }
 
 impl Prober {
@@ -74,12 +78,20 @@ impl Prober {
         id: usize,
     ) -> Result<ProbeResult, ProbeError> {
         let timeout = config.health_check_timeout;
-        let r = tokio::time::timeout(timeout, self.probe_inner(config, id))
-            .await
-            .map_err(|_| ProbeError::Timeout(timeout))
-            .and_then(|r| r);
+        let r = if config.protocol == crate::config::Protocol::Mysql {
+            tokio::time::timeout(timeout, self.probe_mysql(config, id))
+                .await
+                .map_err(|_| ProbeError::Timeout(timeout))
+                .and_then(|r| r)
+        } else {
+            tokio::time::timeout(timeout, self.probe_inner(config, id))
+                .await
+                .map_err(|_| ProbeError::Timeout(timeout))
+                .and_then(|r| r)
+        };
         if r.is_err() {
             self.client = None;
+            self.mysql = None;
         }
         r
     }
@@ -113,6 +125,83 @@ impl Prober {
             receive_lsn: receive.as_deref().and_then(parse_lsn).unwrap_or(0),
             timeline: timeline.and_then(|t| u32::try_from(t).ok()),
             lag_seconds: lag_seconds.map(|s| s.max(0.0)),
+            at,
+        })
+    }
+}
+
+impl Prober {
+    /// MySQL/MariaDB: role from @@read_only, replay delay from SHOW SLAVE STATUS
+    /// (Seconds_Behind_Master; NULL while replication is stopped counts as not caught up).
+    async fn probe_mysql(
+        &mut self,
+        config: &ClusterConfig,
+        id: usize,
+    ) -> Result<ProbeResult, ProbeError> {
+        let timeout = config.health_check_timeout;
+        let max = 1 << 20;
+        if self.mysql.as_ref().is_none_or(|c| c.looks_closed()) {
+            let user = config
+                .monitor_user
+                .as_deref()
+                .and_then(|m| config.users.iter().find(|u| u.name == m))
+                .or_else(|| config.users.first())
+                .ok_or_else(|| ProbeError::Address("no user to probe with".into()))?;
+            let node = &config.nodes[id];
+            let spec = crate::backend::mysql::MyConnectSpec {
+                node: id,
+                name: node.name.as_deref().unwrap_or(&node.addr),
+                addr: &node.addr,
+                user: &user.name,
+                password: &user.password,
+                database: "",
+                timeout,
+                max_packet: max,
+                incarnation: 0,
+            };
+            self.mysql = Some(
+                crate::backend::mysql::connect(&spec)
+                    .await
+                    .map_err(|e| ProbeError::MySql(Box::new(e)))?,
+            );
+        }
+        let conn = self
+            .mysql
+            .as_mut()
+            .ok_or_else(|| ProbeError::Address("no connection".into()))?;
+        let at = std::time::Instant::now();
+        let row = conn
+            .query_row("SELECT @@read_only", timeout, max)
+            .await
+            .map_err(|e| ProbeError::MySql(Box::new(e)))?
+            .unwrap_or_default();
+        let read_only = row.first().and_then(|(_, v)| v.as_deref()) == Some("1");
+        let lag_seconds = if read_only {
+            let status = conn
+                .query_row("SHOW SLAVE STATUS", timeout, max)
+                .await
+                .map_err(|e| ProbeError::MySql(Box::new(e)))?
+                .unwrap_or_default();
+            let behind = status
+                .iter()
+                .find(|(n, _)| n == "Seconds_Behind_Master")
+                .and_then(|(_, v)| v.as_deref())
+                .and_then(|v| v.parse::<f64>().ok());
+            // Replication stopped (NULL) is as bad as it gets.
+            Some(behind.unwrap_or(f64::MAX))
+        } else {
+            None
+        };
+        Ok(ProbeResult {
+            role: if read_only {
+                Role::Replica
+            } else {
+                Role::Primary
+            },
+            lsn: 0,
+            receive_lsn: 0,
+            timeline: None,
+            lag_seconds,
             at,
         })
     }

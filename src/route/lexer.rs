@@ -1,11 +1,15 @@
 //! SQL lexer: splits text into tokens so the classifier never sees the inside of literals or comments.
 
+mod mysql;
+
 /// SQL dialect whose quoting and comment rules the lexer follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
     /// PostgreSQL, assuming `standard_conforming_strings = on` (the default since 9.1).
     #[default]
     Postgres,
+    /// MySQL and MariaDB with the default sql_mode: backslash escapes on, ANSI_QUOTES off.
+    MySql,
 }
 
 /// What a token is.
@@ -13,7 +17,7 @@ pub enum Dialect {
 pub enum TokenKind {
     /// Keyword or unquoted identifier; compare case-insensitively.
     Word,
-    /// `"quoted identifier"` or `U&"..."`; never a keyword.
+    /// `"quoted identifier"`, `U&"..."` or MySQL `` `name` ``; never a keyword.
     QuotedIdent,
     /// String literal of any flavour, dollar-quoted bodies included.
     String,
@@ -25,12 +29,18 @@ pub enum TokenKind {
     Operator,
     /// One of `( ) , ; . [ ] :`.
     Punct,
-    /// `-- ...` up to the end of the line.
+    /// `-- ...` up to the end of the line (MySQL: also `# ...`).
     LineComment,
-    /// `/* ... */`, nested comments included.
+    /// `/* ... */`, nested comments included (MySQL: not nested).
     BlockComment,
     /// Any other single character.
     Other,
+    /// MySQL `@name`, `@'name'` or `@@name` (user or system variable; `.scope` parts follow as tokens).
+    Variable,
+    /// MySQL `/*!`, `/*!50100` or MariaDB `/*M!`: the comment's content is SQL that runs.
+    ExecCommentOpen,
+    /// The `*/` closing an executable comment.
+    ExecCommentClose,
 }
 
 /// One token and the exact source text it covers.
@@ -82,6 +92,11 @@ impl Token<'_> {
     pub fn ident_name(&self) -> Option<String> {
         match self.kind {
             TokenKind::Word => Some(self.text.to_ascii_lowercase()),
+            TokenKind::QuotedIdent if self.text.starts_with('`') => {
+                let inner = self.text.strip_prefix('`').unwrap_or(self.text);
+                let inner = inner.strip_suffix('`').unwrap_or(inner);
+                Some(inner.replace("``", "`").to_ascii_lowercase())
+            }
             TokenKind::QuotedIdent => {
                 let inner = self.text.strip_prefix("U&").unwrap_or(self.text);
                 let inner = inner.strip_prefix("u&").unwrap_or(inner);
@@ -103,6 +118,10 @@ pub struct Lexer<'a> {
     src: &'a str,
     pos: usize,
     dialect: Dialect,
+    /// MySQL: backslash escapes in string literals (off under sql_mode NO_BACKSLASH_ESCAPES).
+    backslash_escapes: bool,
+    /// MySQL: inside an executable comment, so `*/` closes it.
+    in_exec: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -112,7 +131,15 @@ impl<'a> Lexer<'a> {
             src,
             pos: 0,
             dialect,
+            backslash_escapes: dialect == Dialect::MySql,
+            in_exec: false,
         }
+    }
+
+    /// Lexes MySQL string literals as sql_mode NO_BACKSLASH_ESCAPES does: a backslash is plain.
+    pub fn without_backslash_escapes(mut self) -> Self {
+        self.backslash_escapes = false;
+        self
     }
 
     /// Dialect this lexer follows.
@@ -299,6 +326,7 @@ impl<'a> Iterator for Lexer<'a> {
         };
         let next = self.at(start + 1);
         let (kind, end) = match c {
+            _ if self.dialect == Dialect::MySql => self.mysql_token(start, c),
             b'-' if next == Some(b'-') => (TokenKind::LineComment, self.line_comment(start)),
             b'/' if next == Some(b'*') => (TokenKind::BlockComment, self.block_comment(start)),
             b'\'' => (TokenKind::String, self.quoted(start, b'\'', false)),

@@ -3,9 +3,11 @@
 //! The result types live here, next to the API they describe; `classify` re-exports them so
 //! both `route::Effect` and `route::classify::Effect` name the same type.
 pub mod classify;
+pub mod classify_mysql;
 pub mod lexer;
 
 pub use classify::classify;
+pub use classify_mysql::classify_mysql;
 
 use std::fmt;
 use std::ops::Range;
@@ -109,7 +111,16 @@ pub enum Effect {
     /// Session-level setting to record and replay.
     Set {
         /// Setting name, lowercased and unquoted (`search_path`, `timezone`, `role`, `app.user`).
+        /// MySQL adds `names`, `character set`, `use` (USE db), and joins the names of a SET
+        /// that assigns several with `,` (`sql_mode,time_zone`): replay the statement's text.
         name: String,
+    },
+    /// MySQL `SET autocommit = 0|1`. Off: from the next statement on the session is always in
+    /// a transaction that only COMMIT, ROLLBACK or autocommit=1 ends (route it to one node, the
+    /// primary); on: commits any open transaction. Replay it like a [`Effect::Set`].
+    Autocommit {
+        /// The new value of autocommit.
+        on: bool,
     },
     /// Transaction-scoped setting (SET LOCAL, SET TRANSACTION, SET CONSTRAINTS): nothing to replay.
     SetLocal,
@@ -323,4 +334,8 @@ pub fn function_pin(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod proptest;
 #[cfg(test)]
+mod proptest_mysql;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mysql;

@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: a switchyard in front of a real PostgreSQL topology.
 #![allow(dead_code)]
 
+pub mod mysql;
 pub mod process;
 pub mod raw;
 

@@ -143,7 +143,7 @@ impl Session {
             prepared: HashMap::new(),
             pools: p.pools,
             transaction_pooling: p.transaction_pooling,
-            picker: ReplicaPicker::default(),
+            picker: ReplicaPicker::seeded(p.id),
             client_params: Vec::new(),
             cancel_slot: p.cancel_slot,
             cancel_for: None,

@@ -1,0 +1,137 @@
+//! Everything a MySQL session of one cluster shares with the others.
+
+use crate::backend::mysql::{connect, MyConn, MyConnectSpec};
+use crate::backend::BackendError;
+use crate::cluster::ClusterState;
+use crate::config::{ClusterConfig, General, PoolMode};
+use crate::pool::{Idle, Lease, NodePool, PoolError, PoolKey, PoolLimits, Pools};
+use crate::route::ClassifyOptions;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Why no server connection could be had.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LeaseError {
+    /// The pool stayed full for the whole wait.
+    #[error("{0}")]
+    Pool(#[from] PoolError),
+    /// Opening a new connection failed.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+}
+
+/// Shared, read-mostly state of one MySQL cluster.
+pub struct MyContext {
+    /// The cluster's config.
+    pub config: Arc<ClusterConfig>,
+    /// Process-wide settings.
+    pub general: Arc<General>,
+    /// Published node state.
+    pub state: Arc<ClusterState>,
+    /// Server connection pools.
+    pub pools: Pools<MyConn>,
+    /// Passwords by user name.
+    pub users: HashMap<String, String>,
+    /// Classifier options.
+    pub classify: ClassifyOptions,
+    /// Session ids.
+    pub next_session: AtomicU64,
+}
+
+impl MyContext {
+    /// Builds the context of a `protocol = "mysql"` cluster.
+    pub fn new(
+        config: Arc<ClusterConfig>,
+        general: Arc<General>,
+        state: Arc<ClusterState>,
+    ) -> Self {
+        MyContext {
+            pools: Pools::new(PoolLimits {
+                size: config.pool_size,
+                min_size: config.pool_min_size,
+                timeout: config.pool_timeout,
+                idle_timeout: config.pool_idle_timeout,
+                lifetime: config.server_lifetime,
+            }),
+            users: config
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+            classify: ClassifyOptions {
+                side_effect_functions: config.side_effect_functions.clone(),
+            },
+            next_session: AtomicU64::new(1),
+            config,
+            general,
+            state,
+        }
+    }
+
+    /// The pools of (user, database), one per node.
+    pub(super) fn session_pools(&self, user: &str, database: &str) -> Vec<Arc<NodePool<MyConn>>> {
+        (0..self.config.nodes.len())
+            .map(|node| {
+                self.pools.get(PoolKey {
+                    node,
+                    user: user.to_string(),
+                    database: database.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `user` gets transaction pooling.
+    pub(super) fn transaction_pooling(&self, user: &str) -> bool {
+        let mode = self
+            .config
+            .users
+            .iter()
+            .find(|u| u.name == user)
+            .and_then(|u| u.pool_mode)
+            .unwrap_or(self.config.pool_mode);
+        mode == PoolMode::Transaction
+    }
+
+    /// A connection of `pool` with its slot: an idle one (pinged first when it sat unused
+    /// longer than `server_check_delay`), else a new one under the same slot.
+    pub(super) async fn lease(
+        &self,
+        pool: &Arc<NodePool<MyConn>>,
+        node: usize,
+        incarnation: u64,
+    ) -> Result<(Lease<MyConn>, Box<MyConn>), LeaseError> {
+        let (lease, idle) = pool.checkout(incarnation).await?;
+        if let Some(Idle { mut conn, idle_for }) = idle {
+            if idle_for < self.config.server_check_delay {
+                return Ok((lease, conn));
+            }
+            let ping = [switchyard_mysql::Command::COM_PING as u8];
+            let (timeout, max) = (self.general.connect_timeout, self.general.max_message_bytes);
+            if Box::pin(conn.run(&ping, timeout, max)).await.is_ok() {
+                return Ok((lease, conn));
+            }
+            tracing::info!(node, "idle server connection failed its ping; replacing it");
+        }
+        let snap = self.state.load_full();
+        let n = snap.node(node).ok_or_else(|| BackendError::Protocol {
+            node: node.to_string(),
+            reason: "no such node".into(),
+        })?;
+        let password = self.users.get(&pool.key.user).map_or("", String::as_str);
+        let spec = MyConnectSpec {
+            node,
+            name: &n.name,
+            addr: &n.addr,
+            user: &pool.key.user,
+            password,
+            database: &pool.key.database,
+            timeout: self.general.connect_timeout,
+            max_packet: self.general.max_message_bytes,
+            incarnation: n.incarnation,
+        };
+        let conn = Box::pin(connect(&spec)).await?;
+        Ok((lease, Box::new(conn)))
+    }
+}

@@ -1,0 +1,164 @@
+//! The client handshake: greeting, HandshakeResponse41, password check (mysql_native_password,
+//! or caching_sha2_password's fast path, which needs no TLS because the proxy knows the
+//! password; other plugins are switched to mysql_native_password).
+
+use super::MyContext;
+use crate::backend::mysql::proxy_capabilities;
+use bytes::BytesMut;
+use switchyard_mysql::{self as my, StatusFlags};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Version string in the greeting; "5.7" keeps clients on the plain 4.1 protocol paths.
+const SERVER_VERSION: &[u8] = b"5.7.99-switchyard";
+/// utf8mb4_general_ci, MariaDB's default collation.
+const DEFAULT_CHARSET: u8 = 45;
+
+/// A client that logged in.
+pub(super) struct Login {
+    /// User name.
+    pub user: String,
+    /// Database named in the handshake ("" for none).
+    pub database: String,
+    /// Sequence id of the proxy's next packet (the final OK).
+    pub next_seq: u8,
+}
+
+/// Why a handshake ended without a login; the message is for the client's ERR packet.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum HandshakeError {
+    /// The socket failed or closed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Malformed packets.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Refused, with a MySQL error code and SQLSTATE; the ERR was sent.
+    #[error("{message}")]
+    Refused {
+        /// MySQL error code.
+        code: u16,
+        /// SQLSTATE.
+        state: &'static str,
+        /// Message.
+        message: String,
+    },
+}
+
+/// Runs the handshake on `tcp`; `buf` keeps bytes read past it.
+pub(super) async fn handshake(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    ctx: &MyContext,
+    id: u64,
+) -> Result<Login, HandshakeError> {
+    let nonce = my::generate_nonce();
+    let greeting = my::HandshakeV10 {
+        server_version: SERVER_VERSION.to_vec(),
+        connection_id: u32::try_from(id % u64::from(u32::MAX)).unwrap_or(0),
+        auth_plugin_data: nonce.to_vec(),
+        capabilities: proxy_capabilities(),
+        charset: DEFAULT_CHARSET,
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        reserved: [0; 10],
+        auth_plugin_name: Some(my::MYSQL_NATIVE_PASSWORD.as_bytes().to_vec()),
+    };
+    tcp.write_all(&my::encode_packet(0, &greeting.encode()))
+        .await?;
+    let max = 64 * 1024;
+    let p = read_packet(tcp, buf, max).await?;
+    if my::is_ssl_request(&p.payload) {
+        return refuse(
+            tcp,
+            p.next_seq(),
+            1043,
+            "08S01",
+            "TLS is not configured on this switchyard listener".into(),
+        )
+        .await;
+    }
+    let resp = my::HandshakeResponse41::parse(&p.payload)
+        .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
+    let user = String::from_utf8_lossy(&resp.username).into_owned();
+    let password = ctx.users.get(&user);
+    let plugin = resp
+        .auth_plugin_name
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_else(|| my::MYSQL_NATIVE_PASSWORD.into())
+        .into_owned();
+    let pw = password.map(|p| p.as_bytes()).unwrap_or_default();
+    let mut seq = p.next_seq();
+    let accepted = if plugin == my::MYSQL_NATIVE_PASSWORD {
+        password.is_some() && my::verify_native_password(&nonce, pw, &resp.auth_response)
+    } else if plugin == my::CACHING_SHA2_PASSWORD {
+        let ok = password.is_some() && my::verify_caching_sha2(&nonce, pw, &resp.auth_response);
+        if ok {
+            let more = my::AuthMoreData::fast_auth_success().encode();
+            tcp.write_all(&my::encode_packet(seq, &more)).await?;
+            seq = seq.wrapping_add(1);
+        }
+        ok
+    } else {
+        let switch =
+            my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), &nonce);
+        tcp.write_all(&my::encode_packet(seq, &switch.encode()))
+            .await?;
+        let answer = read_packet(tcp, buf, max).await?;
+        seq = answer.next_seq();
+        password.is_some() && my::verify_native_password(&nonce, pw, &answer.payload)
+    };
+    if !accepted {
+        let using = if resp.auth_response.is_empty() {
+            "NO"
+        } else {
+            "YES"
+        };
+        let message = format!("Access denied for user '{user}' (using password: {using})");
+        return refuse(tcp, seq, 1045, "28000", message).await;
+    }
+    let database = resp
+        .database
+        .as_deref()
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .unwrap_or_default();
+    Ok(Login {
+        user,
+        database,
+        next_seq: seq,
+    })
+}
+
+async fn refuse(
+    tcp: &mut TcpStream,
+    seq: u8,
+    code: u16,
+    state: &'static str,
+    message: String,
+) -> Result<Login, HandshakeError> {
+    let err = super::err_payload(code, state, &message);
+    let _ = tcp.write_all(&my::encode_packet(seq, &err)).await;
+    Err(HandshakeError::Refused {
+        code,
+        state,
+        message,
+    })
+}
+
+async fn read_packet(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<my::Packet, HandshakeError> {
+    loop {
+        match my::decode_packet(buf, max) {
+            Ok(Some(p)) => return Ok(p),
+            Ok(None) => {
+                if tcp.read_buf(buf).await? == 0 {
+                    return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+            }
+            Err(e) => return Err(HandshakeError::Protocol(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The MySQL/MariaDB front end: listener, handshake and authentication, and the command loop
+//! that routes each command to the primary or a replica and relays the response.
+
+mod context;
+mod handshake;
+mod link;
+mod listener;
+mod session;
+mod vars;
+
+pub use context::MyContext;
+pub use listener::serve;
+
+use switchyard_mysql as my;
+
+/// An ERR packet payload (the caller frames it with the right sequence id).
+pub(crate) fn err_payload(code: u16, sql_state: &str, message: &str) -> bytes::Bytes {
+    let mut state = [b'H', b'Y', b'0', b'0', b'0'];
+    if sql_state.len() == 5 {
+        state.copy_from_slice(sql_state.as_bytes());
+    }
+    my::ErrPacket::new(code, state, message.as_bytes().to_vec()).encode()
+}
+
+/// An OK packet payload with `status`.
+pub(crate) fn ok_payload(status: my::StatusFlags) -> bytes::Bytes {
+    my::OkPacket {
+        status,
+        ..Default::default()
+    }
+    .encode(crate::backend::mysql::proxy_capabilities())
+}

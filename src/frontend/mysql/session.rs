@@ -1,0 +1,505 @@
+//! One MySQL client session: reads a command, routes it, relays the whole response, and
+//! keeps transactions, settings and pins coherent across pooled server connections.
+
+use super::link::MyLink;
+use super::vars::MyVars;
+use super::{err_payload, ok_payload, MyContext};
+use crate::backend::mysql::{MyConn, ResponseEnd, ResponseTracker};
+use crate::cluster::ReplicaPicker;
+use crate::net::{NetRead, NetWrite};
+use crate::pool::NodePool;
+use crate::route::{Effect, Intent, RouteHint};
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use switchyard_mysql::{self as my, Command, StatusFlags};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Stop reading the server while this much waits for the client (backpressure).
+const HIGH_WATER: usize = 1 << 20;
+
+/// A logged-in MySQL client.
+pub(super) struct Session {
+    pub ctx: Arc<MyContext>,
+    pub id: u64,
+    pub user: String,
+    pub database: String,
+    pub client_r: NetRead,
+    pub client_w: NetWrite,
+    pub cin: BytesMut,
+    pub pools: Vec<Arc<NodePool<MyConn>>>,
+    pub links: Vec<Option<MyLink>>,
+    /// Node holding the open transaction.
+    pub txn_node: Option<usize>,
+    /// Autocommit as the server last reported it: off means every statement is in a
+    /// transaction, so the session stays on the primary.
+    pub autocommit: bool,
+    /// Why the session is pinned to its primary connection.
+    pub pinned: Option<&'static str>,
+    pub vars: MyVars,
+    pub picker: ReplicaPicker,
+    pub transaction_pooling: bool,
+}
+
+/// Where a statement goes, decided before any connection is taken.
+enum Target {
+    Primary,
+    Replica,
+    Node(usize),
+}
+
+impl Session {
+    /// Serves commands until the client quits or its connection fails.
+    pub async fn run(&mut self) -> std::io::Result<()> {
+        let max = self.ctx.general.max_message_bytes;
+        loop {
+            let p = loop {
+                match my::decode_packet(&mut self.cin, max) {
+                    Ok(Some(p)) => break p,
+                    Ok(None) => {
+                        if self.client_r.read_buf(&mut self.cin).await? == 0 {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(session = self.id, "bad packet from client: {e}");
+                        let err = err_payload(1153, "08S01", &format!("bad packet: {e}"));
+                        self.reply(1, &err).await?;
+                        return Ok(());
+                    }
+                }
+            };
+            let reply_seq = p.next_seq();
+            match my::command_of(&p.payload) {
+                Some(Command::COM_QUIT) => return Ok(()),
+                Some(Command::COM_PING) => {
+                    let ok = ok_payload(self.status());
+                    self.reply(reply_seq, &ok).await?;
+                }
+                Some(Command::COM_QUERY) => self.query(p).await?,
+                Some(Command::COM_INIT_DB) => {
+                    let db = String::from_utf8_lossy(&p.payload[1..]).into_owned();
+                    self.use_database(db, reply_seq).await?;
+                }
+                Some(Command::COM_RESET_CONNECTION) => {
+                    self.vars.clear();
+                    if let Some(l) = self.links.iter_mut().flatten().next() {
+                        l.dirty = true;
+                    }
+                    self.pinned = None;
+                    let ok = ok_payload(self.status());
+                    self.reply(reply_seq, &ok).await?;
+                }
+                other => {
+                    let name = other.map_or_else(
+                        || format!("0x{:02x}", p.payload.first().copied().unwrap_or(0)),
+                        |c| format!("{c:?}"),
+                    );
+                    let msg = format!("switchyard does not support {name} yet");
+                    let err = err_payload(1047, "08S01", &msg);
+                    self.reply(reply_seq, &err).await?;
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> StatusFlags {
+        let mut s = StatusFlags::empty();
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.txn_node.is_some() {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
+    /// Sends one packet of the proxy's own to the client.
+    async fn reply(&mut self, seq: u8, payload: &[u8]) -> std::io::Result<()> {
+        self.client_w
+            .write_all(&my::encode_packet(seq, payload))
+            .await?;
+        self.client_w.flush().await
+    }
+
+    /// COM_INIT_DB: the session's database, checked on the primary (a missing one is the
+    /// server's own error), then the pools of the new database serve it.
+    async fn use_database(&mut self, db: String, seq: u8) -> std::io::Result<()> {
+        if self.pinned.is_some() || self.txn_node.is_some() {
+            // The connection holding the session's state must switch itself.
+            let mut payload = vec![Command::COM_INIT_DB as u8];
+            payload.extend_from_slice(db.as_bytes());
+            let raw = my::encode_packet(0, &payload);
+            let node = match self.txn_node.or_else(|| self.primary()) {
+                Some(n) => n,
+                None => return self.reply(seq, &self.no_primary()).await,
+            };
+            if self.relay(node, raw, false).await? == Some(true) {
+                self.database = db;
+            }
+            return Ok(());
+        }
+        let pools = self.ctx.session_pools(&self.user, &db);
+        let Some(primary) = self.primary() else {
+            return self.reply(seq, &self.no_primary()).await;
+        };
+        let incarnation = self.incarnation(primary);
+        match self.ctx.lease(&pools[primary], primary, incarnation).await {
+            Ok((lease, conn)) => lease.release(conn),
+            Err(e) => {
+                let err = lease_error(&e);
+                return self.reply(seq, &err).await;
+            }
+        }
+        self.release_all();
+        self.pools = pools;
+        self.database = db;
+        let ok = ok_payload(self.status());
+        self.reply(seq, &ok).await
+    }
+
+    fn primary(&self) -> Option<usize> {
+        self.ctx.state.load().primary().map(|p| p.id)
+    }
+
+    fn incarnation(&self, node: usize) -> u64 {
+        self.ctx
+            .state
+            .load()
+            .node(node)
+            .map_or(0, |n| n.incarnation)
+    }
+
+    fn no_primary(&self) -> Bytes {
+        let msg = format!(
+            "no primary is available in cluster {}",
+            self.ctx.config.name
+        );
+        err_payload(2003, "08S01", &msg)
+    }
+
+    /// COM_QUERY: classify, route, relay.
+    async fn query(&mut self, p: my::Packet) -> std::io::Result<()> {
+        let reply_seq = p.next_seq();
+        let text = std::str::from_utf8(&p.payload[1..]).ok();
+        let class = text.map(|t| crate::route::classify_mysql(t, &self.ctx.classify));
+        let mut target = match (&class, self.txn_node) {
+            (_, Some(n)) => Target::Node(n),
+            (None, None) => Target::Primary,
+            (Some(c), None) => {
+                let begins_write = c
+                    .effects()
+                    .any(|e| matches!(e, Effect::Begin { read_only: false }));
+                let primary = self.pinned.is_some()
+                    || !self.autocommit
+                    || c.pins().is_some()
+                    || begins_write
+                    || c.hint == Some(RouteHint::Primary)
+                    || (c.intent == Intent::Write && c.hint != Some(RouteHint::Replica));
+                if primary {
+                    Target::Primary
+                } else {
+                    Target::Replica
+                }
+            }
+        };
+        if let Some(why) = class.as_ref().and_then(|c| c.pins()) {
+            if self.pinned.is_none() {
+                tracing::info!(session = self.id, "pinned to the primary: {why}");
+                self.pinned = Some(why);
+            }
+        }
+        let raw = p.raw.clone();
+        // A read that loses its replica before any reply is tried once more elsewhere.
+        for _ in 0..2 {
+            let node = match self.choose(&target) {
+                Some(n) => n,
+                None => return self.reply(reply_seq, &self.no_primary()).await,
+            };
+            if let Err(e) = self.ensure_link(node).await {
+                if matches!(target, Target::Replica) {
+                    if let super::context::LeaseError::Backend(b) = &e {
+                        if b.node_unreachable() {
+                            self.ctx.state.report_failure(node, &b.to_string());
+                            continue;
+                        }
+                    }
+                }
+                return self.reply(reply_seq, &lease_error(&e)).await;
+            }
+            if self.pinned.is_some() {
+                if let Some(l) = self.links[node].as_mut() {
+                    l.dirty = true;
+                }
+            }
+            match self
+                .relay(node, raw.clone(), matches!(target, Target::Replica))
+                .await?
+            {
+                Some(ok) => {
+                    if ok {
+                        if let (Some(c), Some(t)) = (&class, text) {
+                            self.apply_effects(node, c, t);
+                        }
+                    }
+                    self.maybe_release(node);
+                    return Ok(());
+                }
+                None => {
+                    // Lost before any reply: retry a read elsewhere.
+                    target = Target::Replica;
+                }
+            }
+        }
+        let err = err_payload(2013, "HY000", "Lost connection to server during query");
+        self.reply(reply_seq, &err).await
+    }
+
+    fn choose(&mut self, target: &Target) -> Option<usize> {
+        let snap = self.ctx.state.load();
+        match target {
+            Target::Node(n) => Some(*n),
+            Target::Primary => snap.primary().map(|p| p.id),
+            Target::Replica => self
+                .picker
+                .pick(&snap, None)
+                .or_else(|| snap.primary().map(|p| p.id)),
+        }
+    }
+
+    async fn ensure_link(&mut self, node: usize) -> Result<(), super::context::LeaseError> {
+        let incarnation = self.incarnation(node);
+        match &self.links[node] {
+            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
+            Some(_) => self.links[node] = None,
+            None => {}
+        }
+        let pool = self.pools[node].clone();
+        let (lease, mut conn) = self.ctx.lease(&pool, node, incarnation).await?;
+        if let Some((reset, sets)) = self.vars.sync(conn.state_sig) {
+            let (timeout, max) = (
+                self.ctx.general.connect_timeout,
+                self.ctx.general.max_message_bytes,
+            );
+            if reset {
+                conn.run(&[Command::COM_RESET_CONNECTION as u8], timeout, max)
+                    .await?;
+            }
+            for sql in sets {
+                let mut cmd = vec![Command::COM_QUERY as u8];
+                cmd.extend_from_slice(sql.as_bytes());
+                conn.run(&cmd, timeout, max).await?;
+            }
+            conn.state_sig = self.vars.sig;
+        }
+        self.links[node] = Some(MyLink {
+            conn,
+            lease,
+            dirty: false,
+        });
+        Ok(())
+    }
+
+    /// Sends one framed command to `node` and relays its whole response. Some(true) when it
+    /// ended in OK/EOF, Some(false) on ERR (or a lost connection after part of the reply, which
+    /// the client is told about); None when the connection was lost before any reply and
+    /// `retryable`, so the caller may try elsewhere.
+    async fn relay(
+        &mut self,
+        node: usize,
+        raw: Bytes,
+        retryable: bool,
+    ) -> std::io::Result<Option<bool>> {
+        let max = self.ctx.general.max_message_bytes;
+        let Some(link) = self.links[node].as_mut() else {
+            return Ok(Some(false));
+        };
+        let conn = &mut link.conn;
+        let mut tracker = ResponseTracker::new(conn.capabilities);
+        let mut last_seq = 0u8;
+        let mut forwarded = false;
+        let sent = async {
+            conn.writer.write_all(&raw).await?;
+            conn.writer.flush().await
+        }
+        .await;
+        let mut out = BytesMut::new();
+        let mut failure = sent.err().map(|e| e.to_string());
+        let mut result = None;
+        while failure.is_none() && result.is_none() {
+            match my::decode_packet(&mut conn.inbuf, max) {
+                Ok(Some(p)) => {
+                    last_seq = p.last_seq;
+                    out.extend_from_slice(&p.raw);
+                    match tracker.feed(&p.payload) {
+                        Some(ResponseEnd::Ok(status)) => {
+                            conn.status = status;
+                            if !status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
+                                result = Some(true);
+                            } else {
+                                tracker = ResponseTracker::new(conn.capabilities);
+                            }
+                        }
+                        Some(ResponseEnd::Err) => result = Some(false),
+                        None => {}
+                    }
+                    if out.len() >= HIGH_WATER {
+                        forwarded = true;
+                        self.client_w.write_all(&out).await?;
+                        out.clear();
+                    }
+                }
+                Ok(None) => {
+                    if !out.is_empty() {
+                        forwarded = true;
+                        self.client_w.write_all(&out).await?;
+                        self.client_w.flush().await?;
+                        out.clear();
+                    }
+                    match conn.reader.read_buf(&mut conn.inbuf).await {
+                        Ok(0) => failure = Some("server closed the connection".into()),
+                        Ok(_) => {}
+                        Err(e) => failure = Some(e.to_string()),
+                    }
+                }
+                Err(e) => failure = Some(format!("bad packet from server: {e}")),
+            }
+        }
+        if let Some(why) = failure {
+            let name = self
+                .ctx
+                .state
+                .load()
+                .node(node)
+                .map_or_else(String::new, |n| n.name.clone());
+            tracing::warn!(session = self.id, node = %name, "server connection lost: {why}");
+            self.links[node] = None;
+            if self.txn_node == Some(node) {
+                self.txn_node = None;
+            }
+            self.pinned = None;
+            if !forwarded && out.is_empty() && retryable {
+                return Ok(None);
+            }
+            out.extend_from_slice(&my::encode_packet(
+                last_seq.wrapping_add(1),
+                &err_payload(
+                    2013,
+                    "HY000",
+                    &format!("Lost connection to server {name} during query ({why})"),
+                ),
+            ));
+            self.client_w.write_all(&out).await?;
+            self.client_w.flush().await?;
+            return Ok(Some(false));
+        }
+        self.client_w.write_all(&out).await?;
+        self.client_w.flush().await?;
+        let status = link.conn.status;
+        let in_trans = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+        self.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        self.txn_node = in_trans.then_some(node);
+        Ok(result)
+    }
+
+    /// Records what a successful statement changed in the session.
+    fn apply_effects(&mut self, node: usize, c: &crate::route::Classification, text: &str) {
+        let mut changed = false;
+        for st in &c.statements {
+            let Some(sql) = text.get(st.span.clone()) else {
+                continue;
+            };
+            match &st.effect {
+                Effect::Set { name } if name == "use" => {
+                    // The connection now uses another database than its pool's: it is closed
+                    // rather than pooled, and the session's pools follow the new database.
+                    let db = sql
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .trim_matches(|c| c == '`' || c == ';')
+                        .to_string();
+                    if !db.is_empty() {
+                        self.links[node] = None;
+                        self.pools = self.ctx.session_pools(&self.user, &db);
+                        self.database = db;
+                    }
+                }
+                Effect::Set { name } => {
+                    self.vars.set(name, sql);
+                    changed = true;
+                }
+                Effect::Autocommit { .. } => {
+                    // Replayed like a setting: autocommit = 0 must hold on every connection
+                    // the session gets after a COMMIT.
+                    self.vars.set("autocommit", sql);
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            if let Some(l) = self.links[node].as_mut() {
+                l.conn.state_sig = self.vars.sig;
+            }
+        }
+    }
+
+    /// Under transaction pooling, gives an idle, unpinned connection back to its pool.
+    fn maybe_release(&mut self, node: usize) {
+        if !self.transaction_pooling || self.pinned.is_some() || self.txn_node.is_some() {
+            return;
+        }
+        if let Some(l) = self.links[node].take() {
+            if l.dirty || !l.conn.inbuf.is_empty() {
+                // Unknown state: not handed to anyone else.
+                return;
+            }
+            l.lease.release(l.conn);
+        }
+    }
+
+    /// Gives every connection back (clean ones at once, dirty ones after a reset).
+    pub fn release_all(&mut self) {
+        let in_txn = self.txn_node.take();
+        for (i, slot) in self.links.iter_mut().enumerate() {
+            let Some(l) = slot.take() else { continue };
+            if in_txn == Some(i) || !l.conn.inbuf.is_empty() {
+                continue;
+            }
+            if !l.dirty {
+                l.lease.release(l.conn);
+                continue;
+            }
+            let ctx = self.ctx.clone();
+            tokio::spawn(async move {
+                let MyLink {
+                    mut conn, lease, ..
+                } = l;
+                let (timeout, max) = (ctx.general.connect_timeout, ctx.general.max_message_bytes);
+                if conn
+                    .run(&[Command::COM_RESET_CONNECTION as u8], timeout, max)
+                    .await
+                    .is_ok()
+                {
+                    conn.state_sig = 0;
+                    lease.release(conn);
+                }
+            });
+        }
+        self.pinned = None;
+    }
+}
+
+/// The client's ERR for a failed checkout or connect.
+fn lease_error(e: &super::context::LeaseError) -> Bytes {
+    match e {
+        super::context::LeaseError::Pool(p) => err_payload(1040, "08004", &p.to_string()),
+        super::context::LeaseError::Backend(crate::backend::BackendError::MySql {
+            code,
+            sql_state,
+            message,
+            ..
+        }) => err_payload(*code, sql_state, message),
+        super::context::LeaseError::Backend(b) => err_payload(2003, "08S01", &b.to_string()),
+    }
+}
