@@ -5,7 +5,7 @@
 SWITCHYARD_PG_BIN=${SWITCHYARD_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 # Debian packages the project's tests, demo and benchmarks need.
-SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client)
+SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client sysbench)
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -35,6 +35,9 @@ missing_debian_packages() {
   fi
   if ! command -v mariadb >/dev/null 2>&1; then
     echo mariadb-client
+  fi
+  if ! command -v sysbench >/dev/null 2>&1; then
+    echo sysbench
   fi
 }
 

@@ -178,12 +178,34 @@ async fn mysql_async_runs_text_queries_and_transactions() {
         Some(1),
         "a read outside the transaction goes to a replica"
     );
-    // Binary-protocol prepared statements are not routed yet: a clear error, session intact.
-    let err = c
-        .exec_drop("SELECT ? + 1", (1,))
+    // Binary-protocol prepared statements: mysql_async prepares once per connection and
+    // executes many times; the proxy prepares on whichever replica runs each execute.
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..20i64 {
+        let row: Option<(u16, i64)> = c
+            .exec_first("SELECT @@port, ? + 1", (i,))
+            .await
+            .expect("prepared read");
+        let (port, v) = row.expect("a row");
+        assert_eq!(v, i + 1);
+        ports.insert(port);
+    }
+    let replicas: std::collections::HashSet<u16> =
+        maria.nodes()[1..].iter().map(|n| n.port).collect();
+    assert_eq!(ports, replicas, "prepared reads spread over both replicas");
+    c.exec_drop("REPLACE INTO my_async VALUES (?, ?)", (3, "three"))
         .await
-        .expect_err("COM_STMT_PREPARE is refused for now");
-    assert!(err.to_string().contains("COM_STMT_PREPARE"), "{err}");
+        .expect("prepared write");
+    let mut tx = c
+        .start_transaction(mysql_async::TxOpts::default())
+        .await
+        .expect("begin");
+    let row: Option<(u16, String)> = tx
+        .exec_first("SELECT @@port, v FROM my_async WHERE id = ?", (3,))
+        .await
+        .expect("prepared read in a transaction");
+    assert_eq!(row, Some((maria.nodes()[0].port, "three".to_string())));
+    tx.commit().await.expect("commit");
     let one: Option<i64> = c.query_first("SELECT 1").await.expect("session goes on");
     assert_eq!(one, Some(1));
     drop(c);

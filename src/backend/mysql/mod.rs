@@ -2,8 +2,10 @@
 //! caching_sha2_password's fast path), and the raw halves a session relays over.
 
 mod response;
+mod stmt;
 
 pub use response::{ResponseEnd, ResponseTracker};
+pub use stmt::{bound_types, execute_payload, Prepared, MAX_STATEMENTS_PER_SERVER};
 
 use super::BackendError;
 use crate::net::{NetRead, NetWrite};
@@ -56,6 +58,8 @@ pub struct MyConn {
     pub incarnation: u64,
     /// When the connection was opened, for the maximum lifetime.
     pub created: Instant,
+    /// Statements prepared here: text -> server statement id (cleared by a reset).
+    pub statements: std::collections::HashMap<std::sync::Arc<str>, u32>,
 }
 
 /// What `connect` needs to know.
@@ -161,6 +165,7 @@ async fn connect_inner(spec: &MyConnectSpec<'_>) -> Result<MyConn, BackendError>
                     since: Instant::now(),
                     incarnation: spec.incarnation,
                     created: Instant::now(),
+                    statements: std::collections::HashMap::new(),
                 });
             }
             Some(my::ERR_HEADER) => return Err(server_error(spec.name, &p.payload)),
@@ -259,6 +264,12 @@ async fn send(writer: &mut NetWrite, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl MyConn {
+    /// Writes bytes already framed (a command that gets no reply, such as
+    /// COM_STMT_SEND_LONG_DATA).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        send(&mut self.writer, bytes).await
+    }
+
     /// True when an idle connection has something to read (closed by the server, or an
     /// unsolicited error), from the readiness the runtime already has.
     pub fn looks_closed(&self) -> bool {

@@ -142,6 +142,8 @@ async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
         vars: Default::default(),
         picker: ReplicaPicker::seeded(id),
         transaction_pooling,
+        prepared: Default::default(),
+        next_statement: 1,
     };
     if let Err(e) = session.run().await {
         tracing::debug!("client connection ended: {e}");

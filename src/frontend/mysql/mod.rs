@@ -6,6 +6,7 @@ mod handshake;
 mod link;
 mod listener;
 mod session;
+mod stmt;
 mod vars;
 
 pub use context::MyContext;

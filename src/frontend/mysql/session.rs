@@ -38,10 +38,14 @@ pub(super) struct Session {
     pub vars: MyVars,
     pub picker: ReplicaPicker,
     pub transaction_pooling: bool,
+    /// Statements the client prepared, by the id the proxy gave it.
+    pub prepared: std::collections::HashMap<u32, super::stmt::ClientStatement>,
+    /// The next statement id to give the client.
+    pub next_statement: u32,
 }
 
 /// Where a statement goes, decided before any connection is taken.
-enum Target {
+pub(super) enum Target {
     Primary,
     Replica,
     Node(usize),
@@ -76,6 +80,11 @@ impl Session {
                     self.reply(reply_seq, &ok).await?;
                 }
                 Some(Command::COM_QUERY) => self.query(p).await?,
+                Some(Command::COM_STMT_PREPARE) => self.stmt_prepare(p).await?,
+                Some(Command::COM_STMT_EXECUTE) => self.stmt_execute(p).await?,
+                Some(Command::COM_STMT_SEND_LONG_DATA) => self.stmt_long_data(&p),
+                Some(Command::COM_STMT_CLOSE) => self.stmt_close(&p),
+                Some(Command::COM_STMT_RESET) => self.stmt_reset(p).await?,
                 Some(Command::COM_INIT_DB) => {
                     let db = String::from_utf8_lossy(&p.payload[1..]).into_owned();
                     self.use_database(db, reply_seq).await?;
@@ -102,6 +111,17 @@ impl Session {
         }
     }
 
+    /// Status flags for the proxy's own OK packets.
+    pub(super) fn status_flags(&self) -> StatusFlags {
+        self.status()
+    }
+
+    /// Writes bytes already framed to the client.
+    pub(super) async fn client_w_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.client_w.write_all(bytes).await?;
+        self.client_w.flush().await
+    }
+
     fn status(&self) -> StatusFlags {
         let mut s = StatusFlags::empty();
         if self.autocommit {
@@ -114,7 +134,7 @@ impl Session {
     }
 
     /// Sends one packet of the proxy's own to the client.
-    async fn reply(&mut self, seq: u8, payload: &[u8]) -> std::io::Result<()> {
+    pub(super) async fn reply(&mut self, seq: u8, payload: &[u8]) -> std::io::Result<()> {
         self.client_w
             .write_all(&my::encode_packet(seq, payload))
             .await?;
@@ -169,7 +189,7 @@ impl Session {
             .map_or(0, |n| n.incarnation)
     }
 
-    fn no_primary(&self) -> Bytes {
+    pub(super) fn no_primary(&self) -> Bytes {
         let msg = format!(
             "no primary is available in cluster {}",
             self.ctx.config.name
@@ -182,26 +202,7 @@ impl Session {
         let reply_seq = p.next_seq();
         let text = std::str::from_utf8(&p.payload[1..]).ok();
         let class = text.map(|t| crate::route::classify_mysql(t, &self.ctx.classify));
-        let mut target = match (&class, self.txn_node) {
-            (_, Some(n)) => Target::Node(n),
-            (None, None) => Target::Primary,
-            (Some(c), None) => {
-                let begins_write = c
-                    .effects()
-                    .any(|e| matches!(e, Effect::Begin { read_only: false }));
-                let primary = self.pinned.is_some()
-                    || !self.autocommit
-                    || c.pins().is_some()
-                    || begins_write
-                    || c.hint == Some(RouteHint::Primary)
-                    || (c.intent == Intent::Write && c.hint != Some(RouteHint::Replica));
-                if primary {
-                    Target::Primary
-                } else {
-                    Target::Replica
-                }
-            }
-        };
+        let mut target = self.target(class.as_ref());
         if let Some(why) = class.as_ref().and_then(|c| c.pins()) {
             if self.pinned.is_none() {
                 tracing::info!(session = self.id, "pinned to the primary: {why}");
@@ -254,7 +255,31 @@ impl Session {
         self.reply(reply_seq, &err).await
     }
 
-    fn choose(&mut self, target: &Target) -> Option<usize> {
+    /// Where a statement with classification `class` (None: not UTF-8) goes.
+    pub(super) fn target(&self, class: Option<&crate::route::Classification>) -> Target {
+        match (class, self.txn_node) {
+            (_, Some(n)) => Target::Node(n),
+            (None, None) => Target::Primary,
+            (Some(c), None) => {
+                let begins_write = c
+                    .effects()
+                    .any(|e| matches!(e, Effect::Begin { read_only: false }));
+                let primary = self.pinned.is_some()
+                    || !self.autocommit
+                    || c.pins().is_some()
+                    || begins_write
+                    || c.hint == Some(RouteHint::Primary)
+                    || (c.intent == Intent::Write && c.hint != Some(RouteHint::Replica));
+                if primary {
+                    Target::Primary
+                } else {
+                    Target::Replica
+                }
+            }
+        }
+    }
+
+    pub(super) fn choose(&mut self, target: &Target) -> Option<usize> {
         let snap = self.ctx.state.load();
         match target {
             Target::Node(n) => Some(*n),
@@ -266,7 +291,10 @@ impl Session {
         }
     }
 
-    async fn ensure_link(&mut self, node: usize) -> Result<(), super::context::LeaseError> {
+    pub(super) async fn ensure_link(
+        &mut self,
+        node: usize,
+    ) -> Result<(), super::context::LeaseError> {
         let incarnation = self.incarnation(node);
         match &self.links[node] {
             Some(l) if l.conn.incarnation == incarnation => return Ok(()),
@@ -283,6 +311,8 @@ impl Session {
             if reset {
                 conn.run(&[Command::COM_RESET_CONNECTION as u8], timeout, max)
                     .await?;
+                // A reset closes the server's prepared statements too.
+                conn.statements.clear();
             }
             for sql in sets {
                 let mut cmd = vec![Command::COM_QUERY as u8];
@@ -303,7 +333,7 @@ impl Session {
     /// ended in OK/EOF, Some(false) on ERR (or a lost connection after part of the reply, which
     /// the client is told about); None when the connection was lost before any reply and
     /// `retryable`, so the caller may try elsewhere.
-    async fn relay(
+    pub(super) async fn relay(
         &mut self,
         node: usize,
         raw: Bytes,
@@ -445,7 +475,7 @@ impl Session {
     }
 
     /// Under transaction pooling, gives an idle, unpinned connection back to its pool.
-    fn maybe_release(&mut self, node: usize) {
+    pub(super) fn maybe_release(&mut self, node: usize) {
         if !self.transaction_pooling || self.pinned.is_some() || self.txn_node.is_some() {
             return;
         }
@@ -482,6 +512,7 @@ impl Session {
                     .is_ok()
                 {
                     conn.state_sig = 0;
+                    conn.statements.clear();
                     lease.release(conn);
                 }
             });
@@ -491,7 +522,7 @@ impl Session {
 }
 
 /// The client's ERR for a failed checkout or connect.
-fn lease_error(e: &super::context::LeaseError) -> Bytes {
+pub(super) fn lease_error(e: &super::context::LeaseError) -> Bytes {
     match e {
         super::context::LeaseError::Pool(p) => err_payload(1040, "08004", &p.to_string()),
         super::context::LeaseError::Backend(crate::backend::BackendError::MySql {

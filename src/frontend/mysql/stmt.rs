@@ -1,0 +1,255 @@
+//! Binary-protocol prepared statements under pooling: the client gets ids of the proxy's own;
+//! each statement is prepared on demand on whichever server connection runs it (reads on
+//! replicas, writes on the primary), and executes are rewritten for that server's id.
+
+use super::err_payload;
+use super::session::{lease_error, Session, Target};
+use crate::backend::mysql::{bound_types, execute_payload};
+use bytes::Bytes;
+use std::sync::Arc;
+use switchyard_mysql::{self as my};
+
+/// Long data (COM_STMT_SEND_LONG_DATA) kept per statement until its execute, at most.
+const MAX_LONG_DATA: usize = 64 << 20;
+
+/// A statement the client prepared.
+pub(super) struct ClientStatement {
+    /// Its text.
+    sql: Arc<str>,
+    /// Number of `?` parameters.
+    params: u16,
+    /// Where its executes go, from its classification.
+    wants_primary: bool,
+    /// Parameter types the client last bound (an execute may omit them afterwards).
+    types: Option<Bytes>,
+    /// Long data sent for the next execute: (parameter id, data), bounded.
+    long_data: Vec<(u16, Bytes)>,
+    long_data_bytes: usize,
+}
+
+impl Session {
+    /// COM_STMT_PREPARE: prepared where it will run, answered with the proxy's id.
+    pub(super) async fn stmt_prepare(&mut self, p: my::Packet) -> std::io::Result<()> {
+        let seq = p.next_seq();
+        let sql: Arc<str> = String::from_utf8_lossy(&p.payload[1..]).into();
+        let class = crate::route::classify_mysql(&sql, &self.ctx.classify);
+        let target = self.target(Some(&class));
+        let wants_primary = !matches!(target, Target::Replica);
+        let Some(node) = self.choose(&target) else {
+            return self.reply(seq, &self.no_primary()).await;
+        };
+        if let Err(e) = self.ensure_link(node).await {
+            return self.reply(seq, &lease_error(&e)).await;
+        }
+        let (timeout, max) = (
+            self.ctx.general.connect_timeout,
+            self.ctx.general.max_message_bytes,
+        );
+        let Some(link) = self.links[node].as_mut() else {
+            return Ok(());
+        };
+        let prepared = match link.conn.prepare(&sql, timeout, max).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.links[node] = None;
+                let err = err_payload(
+                    2013,
+                    "HY000",
+                    &format!("Lost connection to server during prepare ({e})"),
+                );
+                return self.reply(seq, &err).await;
+            }
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(err) => {
+                // The server's own error, relayed as it is.
+                self.client_w_write(&err.raw).await?;
+                self.maybe_release(node);
+                return Ok(());
+            }
+        };
+        let id = self.next_statement;
+        self.next_statement = self.next_statement.wrapping_add(1).max(1);
+        let mut ok = prepared.ok;
+        ok.statement_id = id;
+        let mut out = bytes::BytesMut::new();
+        out.extend_from_slice(&my::encode_packet(seq, &ok.encode()));
+        for pkt in prepared.packets.iter().skip(1) {
+            out.extend_from_slice(&pkt.raw);
+        }
+        self.prepared.insert(
+            id,
+            ClientStatement {
+                sql,
+                params: prepared.ok.num_params,
+                wants_primary,
+                types: None,
+                long_data: Vec::new(),
+                long_data_bytes: 0,
+            },
+        );
+        self.client_w_write(&out).await?;
+        self.maybe_release(node);
+        Ok(())
+    }
+
+    /// COM_STMT_EXECUTE: routed like its statement, prepared on that connection if needed.
+    pub(super) async fn stmt_execute(&mut self, p: my::Packet) -> std::io::Result<()> {
+        let seq = p.next_seq();
+        let Some(id) = my::statement_id(&p.payload).ok() else {
+            return self
+                .reply(
+                    seq,
+                    &err_payload(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"),
+                )
+                .await;
+        };
+        let Some(st) = self.prepared.get_mut(&id) else {
+            let msg =
+                format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
+            return self.reply(seq, &err_payload(1243, "HY000", &msg)).await;
+        };
+        if p.payload.get(5).is_some_and(|flags| *flags != 0) {
+            let msg = "switchyard does not support server-side cursors (COM_STMT_FETCH) yet";
+            return self.reply(seq, &err_payload(1235, "42000", msg)).await;
+        }
+        if let Some(t) = bound_types(&p.payload, st.params) {
+            st.types = Some(Bytes::copy_from_slice(t));
+        }
+        let (sql, params, types) = (st.sql.clone(), st.params, st.types.clone());
+        let long_data = std::mem::take(&mut st.long_data);
+        st.long_data_bytes = 0;
+        let target = match (
+            self.txn_node,
+            st.wants_primary || self.pinned.is_some() || !self.autocommit,
+        ) {
+            (Some(n), _) => Target::Node(n),
+            (None, true) => Target::Primary,
+            (None, false) => Target::Replica,
+        };
+        let retryable = matches!(target, Target::Replica);
+        for _ in 0..2 {
+            let Some(node) = self.choose(&target) else {
+                return self.reply(seq, &self.no_primary()).await;
+            };
+            if let Err(e) = self.ensure_link(node).await {
+                return self.reply(seq, &lease_error(&e)).await;
+            }
+            let (timeout, max) = (
+                self.ctx.general.connect_timeout,
+                self.ctx.general.max_message_bytes,
+            );
+            let Some(link) = self.links[node].as_mut() else {
+                continue;
+            };
+            let server_id = match link.conn.statements.get(&sql) {
+                Some(id) => *id,
+                None => match link.conn.prepare(&sql, timeout, max).await {
+                    Ok(Ok(prepared)) => prepared.ok.statement_id,
+                    Ok(Err(err)) => {
+                        // It prepared once; here it fails (a missing table on a replica...).
+                        let err = err.payload.clone();
+                        self.maybe_release(node);
+                        return self.reply(seq, &err).await;
+                    }
+                    Err(e) => {
+                        self.links[node] = None;
+                        if retryable {
+                            continue;
+                        }
+                        let msg = format!("Lost connection to server during execute ({e})");
+                        return self.reply(seq, &err_payload(2013, "HY000", &msg)).await;
+                    }
+                },
+            };
+            for (param, data) in &long_data {
+                let mut cmd = vec![my::Command::COM_STMT_SEND_LONG_DATA as u8];
+                cmd.extend_from_slice(&server_id.to_le_bytes());
+                cmd.extend_from_slice(&param.to_le_bytes());
+                cmd.extend_from_slice(data);
+                if let Err(e) = link.conn.send_raw(&my::encode_packet(0, &cmd)).await {
+                    self.links[node] = None;
+                    let msg = format!("Lost connection to server during execute ({e})");
+                    return self.reply(seq, &err_payload(2013, "HY000", &msg)).await;
+                }
+            }
+            let Some(payload) = execute_payload(&p.payload, server_id, params, types.as_deref())
+            else {
+                let msg =
+                    "Incorrect arguments to mysqld_stmt_execute (parameter types never bound)";
+                return self.reply(seq, &err_payload(1210, "HY000", msg)).await;
+            };
+            match self
+                .relay(node, my::encode_packet(0, &payload), retryable)
+                .await?
+            {
+                Some(_) => {
+                    self.maybe_release(node);
+                    return Ok(());
+                }
+                None => continue,
+            }
+        }
+        let err = err_payload(2013, "HY000", "Lost connection to server during query");
+        self.reply(seq, &err).await
+    }
+
+    /// COM_STMT_SEND_LONG_DATA: kept (bounded) for the statement's next execute; no reply.
+    pub(super) fn stmt_long_data(&mut self, p: &my::Packet) {
+        let Some(id) = my::statement_id(&p.payload).ok() else {
+            return;
+        };
+        let Some(st) = self.prepared.get_mut(&id) else {
+            return;
+        };
+        let Some(param) = p
+            .payload
+            .get(5..7)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        else {
+            return;
+        };
+        let data = p.payload.slice(7..);
+        if st.long_data_bytes + data.len() > MAX_LONG_DATA {
+            tracing::warn!(
+                session = self.id,
+                "long data past {MAX_LONG_DATA} bytes dropped"
+            );
+            return;
+        }
+        st.long_data_bytes += data.len();
+        st.long_data.push((param, data));
+    }
+
+    /// COM_STMT_CLOSE: the client's id is forgotten; server copies stay for reuse. No reply.
+    pub(super) fn stmt_close(&mut self, p: &my::Packet) {
+        if let Ok(id) = my::statement_id(&p.payload) {
+            self.prepared.remove(&id);
+        }
+    }
+
+    /// COM_STMT_RESET: drops the statement's pending long data; answered by the proxy.
+    pub(super) async fn stmt_reset(&mut self, p: my::Packet) -> std::io::Result<()> {
+        let seq = p.next_seq();
+        let known = my::statement_id(&p.payload)
+            .ok()
+            .and_then(|id| self.prepared.get_mut(&id));
+        match known {
+            Some(st) => {
+                st.long_data.clear();
+                st.long_data_bytes = 0;
+                let ok = super::ok_payload(self.status_flags());
+                self.reply(seq, &ok).await
+            }
+            None => {
+                let err = err_payload(
+                    1243,
+                    "HY000",
+                    "Unknown prepared statement handler given to mysqld_stmt_reset",
+                );
+                self.reply(seq, &err).await
+            }
+        }
+    }
+}
