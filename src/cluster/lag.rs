@@ -31,9 +31,13 @@ impl LagPolicy {
     }
 
     fn over(&self, n: &NodeState) -> bool {
-        self.max_bytes
-            .zip(n.lag_bytes)
-            .is_some_and(|(max, lag)| lag > max)
+        // A replica that does not replicate at all (MySQL's Seconds_Behind_Master is NULL when
+        // a replication thread is stopped) would serve ever staler reads: out, limits or not.
+        n.lag_seconds.is_some_and(|l| l == f64::MAX)
+            || self
+                .max_bytes
+                .zip(n.lag_bytes)
+                .is_some_and(|(max, lag)| lag > max)
             || self
                 .max_seconds
                 .zip(n.lag_seconds)
@@ -43,8 +47,10 @@ impl LagPolicy {
     /// Back under half of every limit: the hysteresis that keeps a replica near the limit
     /// from flapping in and out.
     fn well_under(&self, n: &NodeState) -> bool {
-        self.max_bytes
-            .is_none_or(|max| n.lag_bytes.is_some_and(|lag| lag <= max / 2))
+        n.lag_seconds.is_none_or(|l| l < f64::MAX)
+            && self
+                .max_bytes
+                .is_none_or(|max| n.lag_bytes.is_some_and(|lag| lag <= max / 2))
             && self
                 .max_seconds
                 .is_none_or(|max| n.lag_seconds.is_some_and(|lag| lag <= max / 2.0))

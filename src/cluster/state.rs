@@ -87,6 +87,7 @@ impl NodeState {
     pub fn serves_reads(&self) -> bool {
         self.role == Some(Role::Replica)
             && self.usable()
+            && !self.fenced
             && (!self.lagging || self.kept_by_floor)
             && self.effective_weight > 0
     }

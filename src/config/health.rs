@@ -10,7 +10,9 @@ pub enum ReadYourWrites {
     /// Reads go to any fit replica.
     #[default]
     Off,
-    /// After a write commits, reads go only to replicas whose replay LSN reached that commit.
+    /// After a write commits, reads go only to replicas whose replay LSN reached that commit
+    /// (PostgreSQL) or that applied its GTID (MySQL/MariaDB, also spelled "gtid").
+    #[serde(alias = "gtid")]
     Lsn,
     /// After a write commits, reads go to the primary for `read_your_writes_window`.
     Window,

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 /// Why a promotion did not happen.
 #[derive(Debug, thiserror::Error)]
-enum FailoverError {
+pub(super) enum FailoverError {
     /// Talking to a node failed.
     #[error("node {node}: {source}")]
     Node {
@@ -53,6 +53,14 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
         let snap = state.load_full();
+        if config.protocol == crate::config::Protocol::Mysql
+            && snap
+                .nodes
+                .iter()
+                .any(|n| n.fenced && n.health == Health::Up && n.role == Some(Role::Primary))
+        {
+            super::failover_mysql::fence_returning(&config, &state).await;
+        }
         if let Some(p) = snap.primary() {
             known_primary = Some(p.id);
             lost_since = None;
@@ -120,6 +128,11 @@ async fn failover(
             config.failover.after
         ),
     );
+    if config.protocol == crate::config::Protocol::Mysql {
+        return super::failover_mysql::promote(config, state, old, &old_name, started)
+            .await
+            .map(Some);
+    }
     let (new, position) = pick_candidate(config, state).await?;
     let new_name = snap.nodes[new].name.clone();
     let client = admin(config, new, &new_name).await?;

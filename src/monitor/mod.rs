@@ -3,6 +3,7 @@
 
 mod conninfo;
 mod failover;
+mod failover_mysql;
 mod probe;
 mod tracker;
 

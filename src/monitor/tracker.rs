@@ -84,7 +84,9 @@ impl Tracker {
                 );
                 n.role = Some(role);
             }
-            if n.fenced && p.role == Role::Replica {
+            // A MySQL node set read_only by the fence is not a replica until it replicates.
+            let replicating = p.lag_seconds.is_none_or(|l| l < f64::MAX);
+            if n.fenced && p.role == Role::Replica && replicating {
                 state.record(
                     EventKind::Unfenced,
                     &n.name,

@@ -144,6 +144,9 @@ async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
         transaction_pooling,
         prepared: Default::default(),
         next_statement: 1,
+        ryw_gtid: None,
+        ryw_confirmed: vec![None; nodes],
+        ryw_until: None,
     };
     if let Err(e) = session.run().await {
         tracing::debug!("client connection ended: {e}");

@@ -5,6 +5,7 @@ mod context;
 mod handshake;
 mod link;
 mod listener;
+mod ryw;
 mod session;
 mod stmt;
 mod vars;

@@ -42,6 +42,13 @@ pub(super) struct Session {
     pub prepared: std::collections::HashMap<u32, super::stmt::ClientStatement>,
     /// The next statement id to give the client.
     pub next_statement: u32,
+    /// Read-your-writes (lsn mode): GTID of the session's last committed write ("" when it
+    /// could not be read: reads go to the primary until the next write).
+    pub ryw_gtid: Option<String>,
+    /// Per node: whether it applied `ryw_gtid` in time (asked once per write and replica).
+    pub ryw_confirmed: Vec<Option<bool>>,
+    /// Read-your-writes (window mode): reads go to the primary until then.
+    pub ryw_until: Option<tokio::time::Instant>,
 }
 
 /// Where a statement goes, decided before any connection is taken.
@@ -203,6 +210,7 @@ impl Session {
         let text = std::str::from_utf8(&p.payload[1..]).ok();
         let class = text.map(|t| crate::route::classify_mysql(t, &self.ctx.classify));
         let mut target = self.target(class.as_ref());
+        target = self.ryw_target(target);
         if let Some(why) = class.as_ref().and_then(|c| c.pins()) {
             if self.pinned.is_none() {
                 tracing::info!(session = self.id, "pinned to the primary: {why}");
@@ -211,18 +219,26 @@ impl Session {
         }
         let raw = p.raw.clone();
         // A read that loses its replica before any reply is tried once more elsewhere.
-        for _ in 0..2 {
-            let node = match self.choose(&target) {
+        for _ in 0..self.links.len() + 2 {
+            let node = match self.choose_waiting(&target).await {
                 Some(n) => n,
                 None => return self.reply(reply_seq, &self.no_primary()).await,
             };
             if let Err(e) = self.ensure_link(node).await {
-                if matches!(target, Target::Replica) {
-                    if let super::context::LeaseError::Backend(b) = &e {
-                        if b.node_unreachable() {
-                            self.ctx.state.report_failure(node, &b.to_string());
-                            continue;
-                        }
+                // An unreachable node is taken out; a read tries another node, a write waits
+                // for a failover (outside a transaction: a new connection loses nothing).
+                let movable = match target {
+                    Target::Replica => true,
+                    Target::Primary => {
+                        self.ctx.config.failover.mode != crate::config::FailoverMode::Off
+                    }
+                    Target::Node(_) => false,
+                };
+                if let super::context::LeaseError::Backend(b) = &e {
+                    if b.node_unreachable() && movable {
+                        self.ctx.state.report_failure(node, &b.to_string());
+                        self.ctx.pools.forget_node(node);
+                        continue;
                     }
                 }
                 return self.reply(reply_seq, &lease_error(&e)).await;
@@ -232,6 +248,15 @@ impl Session {
                     l.dirty = true;
                 }
             }
+            if matches!(target, Target::Replica)
+                && self.is_replica(node)
+                && !self.replica_caught_up(node).await
+            {
+                // The replica has not applied the session's last write in time.
+                self.maybe_release(node);
+                target = self.ryw_next_target();
+                continue;
+            }
             match self
                 .relay(node, raw.clone(), matches!(target, Target::Replica))
                 .await?
@@ -240,6 +265,9 @@ impl Session {
                     if ok {
                         if let (Some(c), Some(t)) = (&class, text) {
                             self.apply_effects(node, c, t);
+                        }
+                        if self.committed_write(node, class.as_ref()) {
+                            self.note_write(node).await;
                         }
                     }
                     self.maybe_release(node);
@@ -277,6 +305,39 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// `choose`, but a statement that needs the primary while the cluster has none waits up
+    /// to `failover.timeout` for one (failover modes follow and promote), as on PostgreSQL.
+    pub(super) async fn choose_waiting(&mut self, target: &Target) -> Option<usize> {
+        if let Some(n) = self.choose(target) {
+            return Some(n);
+        }
+        if self.ctx.config.failover.mode == crate::config::FailoverMode::Off
+            || !matches!(target, Target::Primary)
+        {
+            return None;
+        }
+        let mut changes = self.ctx.state.subscribe();
+        let deadline = tokio::time::Instant::now() + self.ctx.config.failover.timeout;
+        loop {
+            if let Some(n) = self.choose(target) {
+                return Some(n);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.choose(target),
+            }
+        }
+    }
+
+    /// True when `node` is a replica in the current snapshot.
+    pub(super) fn is_replica(&self, node: usize) -> bool {
+        self.ctx
+            .state
+            .load()
+            .node(node)
+            .is_some_and(|n| n.role == Some(crate::cluster::Role::Replica))
     }
 
     pub(super) fn choose(&mut self, target: &Target) -> Option<usize> {

@@ -20,6 +20,8 @@ pub(super) struct ClientStatement {
     params: u16,
     /// Where its executes go, from its classification.
     wants_primary: bool,
+    /// Its classification, for read-your-writes.
+    class: crate::route::Classification,
     /// Parameter types the client last bound (an execute may omit them afterwards).
     types: Option<Bytes>,
     /// Long data sent for the next execute: (parameter id, data), bounded.
@@ -35,7 +37,7 @@ impl Session {
         let class = crate::route::classify_mysql(&sql, &self.ctx.classify);
         let target = self.target(Some(&class));
         let wants_primary = !matches!(target, Target::Replica);
-        let Some(node) = self.choose(&target) else {
+        let Some(node) = self.choose_waiting(&target).await else {
             return self.reply(seq, &self.no_primary()).await;
         };
         if let Err(e) = self.ensure_link(node).await {
@@ -84,6 +86,7 @@ impl Session {
                 sql,
                 params: prepared.ok.num_params,
                 wants_primary,
+                class,
                 types: None,
                 long_data: Vec::new(),
                 long_data_bytes: 0,
@@ -118,9 +121,10 @@ impl Session {
             st.types = Some(Bytes::copy_from_slice(t));
         }
         let (sql, params, types) = (st.sql.clone(), st.params, st.types.clone());
+        let class = st.class.clone();
         let long_data = std::mem::take(&mut st.long_data);
         st.long_data_bytes = 0;
-        let target = match (
+        let mut target = match (
             self.txn_node,
             st.wants_primary || self.pinned.is_some() || !self.autocommit,
         ) {
@@ -128,13 +132,22 @@ impl Session {
             (None, true) => Target::Primary,
             (None, false) => Target::Replica,
         };
-        let retryable = matches!(target, Target::Replica);
-        for _ in 0..2 {
-            let Some(node) = self.choose(&target) else {
+        target = self.ryw_target(target);
+        for _ in 0..self.links.len() + 2 {
+            let retryable = matches!(target, Target::Replica);
+            let Some(node) = self.choose_waiting(&target).await else {
                 return self.reply(seq, &self.no_primary()).await;
             };
             if let Err(e) = self.ensure_link(node).await {
                 return self.reply(seq, &lease_error(&e)).await;
+            }
+            if matches!(target, Target::Replica)
+                && self.is_replica(node)
+                && !self.replica_caught_up(node).await
+            {
+                self.maybe_release(node);
+                target = self.ryw_next_target();
+                continue;
             }
             let (timeout, max) = (
                 self.ctx.general.connect_timeout,
@@ -184,7 +197,10 @@ impl Session {
                 .relay(node, my::encode_packet(0, &payload), retryable)
                 .await?
             {
-                Some(_) => {
+                Some(ok) => {
+                    if ok && self.committed_write(node, Some(&class)) {
+                        self.note_write(node).await;
+                    }
                     self.maybe_release(node);
                     return Ok(());
                 }
