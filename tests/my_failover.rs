@@ -26,6 +26,26 @@ fn config(maria: &MariaCluster, keys: &str) -> String {
     text
 }
 
+/// The mariadb CLI against a proxy address, for use from other threads.
+struct MyProxyAddr(std::net::SocketAddr);
+
+impl MyProxyAddr {
+    fn run(&self, sql: &str) -> Result<String, String> {
+        let out = std::process::Command::new("mariadb")
+            .args(["--no-defaults", "--protocol=TCP", "-h", "127.0.0.1"])
+            .arg(format!("-P{}", self.0.port()))
+            .args(["-uapp", "-papp", "-N", "-B", "app", "-e", sql])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
 fn url(p: &MyProxy) -> String {
     format!(
         "mysql://app:app@127.0.0.1:{}/app?prefer_socket=false",
@@ -99,11 +119,19 @@ async fn promote_after_sigkill_under_write_load() {
             })
         })
         .collect();
+    // A new client logging in during the window too (its login is checked on a replica).
+    let cli = {
+        let addr = p.addr;
+        tokio::task::spawn_blocking(move || MyProxyAddr(addr).run("INSERT INTO fo VALUES (-20)"))
+    };
     for t in window {
         t.await
             .expect("task")
             .expect("a write begun during the failover succeeds");
     }
+    cli.await
+        .expect("cli task")
+        .expect("a new session's write during the failover succeeds");
     let resumed = {
         let first = first_after_kill.clone();
         common::wait_until(Duration::from_secs(40), move || {
@@ -228,6 +256,73 @@ async fn read_your_writes_by_gtid_with_one_replica_stopped() {
     assert_eq!(stale, 0, "stale reads");
     assert_eq!(by_port.get(&r2), None, "the stopped replica served reads");
     assert!(by_port.get(&r1).is_some_and(|n| *n > 0), "{by_port:?}");
+    drop(c);
+    pool.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_after_sigstop_and_the_old_primary_is_set_read_only() {
+    let maria = MariaCluster::start(MariaOptions::default()).expect("start MariaDB");
+    let p = start_mysql_proxy(&config(&maria, "health_check_timeout = \"1s\""));
+    let pool = mysql_async::Pool::new(url(&p).as_str());
+    let mut c = pool.get_conn().await.expect("connect");
+    c.query_drop("CREATE TABLE st (v VARCHAR(20))")
+        .await
+        .expect("ddl");
+    maria
+        .wait_replicas_caught_up(Duration::from_secs(10))
+        .expect("caught up");
+    maria.pause(0).expect("SIGSTOP the primary");
+    let t = Instant::now();
+    // In flight on the hung primary when it is declared down: error 1927, then a retry on
+    // the same connection waits for the failover and succeeds.
+    if let Err(e) = c.query_drop("INSERT INTO st VALUES ('in flight')").await {
+        assert!(e.to_string().contains("1927"), "{e}");
+    }
+    c.query_drop("INSERT INTO st VALUES ('during')")
+        .await
+        .expect("a retried write succeeds after the failover");
+    println!(
+        "mysql SIGSTOP: write succeeded {:.2} s after the primary hung",
+        t.elapsed().as_secs_f64()
+    );
+    let new = p
+        .ctx
+        .state
+        .load()
+        .primary()
+        .map(|n| n.id)
+        .expect("new primary");
+    assert_ne!(new, 0);
+    maria.resume(0).expect("SIGCONT");
+    // Back, the old primary is made read_only and stays fenced; writes stay on the new one.
+    assert!(
+        common::wait_until(Duration::from_secs(15), || maria
+            .mysql(0, "SELECT @@read_only")
+            .is_ok_and(|v| v == "1")),
+        "old primary not set read_only"
+    );
+    assert!(p.ctx.state.load().nodes[0].fenced);
+    for _ in 0..5 {
+        c.query_drop("INSERT INTO st VALUES ('after')")
+            .await
+            .expect("write after SIGCONT");
+    }
+    assert_eq!(p.ctx.state.load().primary().map(|n| n.id), Some(new));
+    let on_old = maria
+        .mysql(
+            0,
+            "SELECT count(*) FROM app.st WHERE v IN ('during', 'after')",
+        )
+        .expect("ask the old primary");
+    assert_eq!(on_old, "0", "the fenced node got writes");
+    let on_new = maria
+        .mysql(
+            new,
+            "SELECT count(*) FROM app.st WHERE v IN ('during', 'after')",
+        )
+        .expect("ask the new primary");
+    assert_eq!(on_new, "6");
     drop(c);
     pool.disconnect().await.expect("disconnect");
 }

@@ -12,4 +12,6 @@ pub(super) struct MyLink {
     /// State here cannot be rebuilt elsewhere (temporary tables, locks, user variables):
     /// reset with COM_RESET_CONNECTION before anyone else gets it.
     pub dirty: bool,
+    /// Changes when the node is declared down: a command waiting on it then fails.
+    pub node_down: tokio::sync::watch::Receiver<u64>,
 }

@@ -2,7 +2,7 @@
 
 use super::handshake::{handshake, HandshakeError};
 use super::session::Session;
-use super::{err_payload, ok_payload, MyContext};
+use super::{err_payload, ok_payload, MyContext, NO_NODE};
 use crate::cluster::ReplicaPicker;
 use crate::net::{NetRead, NetWrite};
 use bytes::BytesMut;
@@ -86,35 +86,55 @@ async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
             return;
         }
     };
-    // The database (and the credentials towards the servers) are checked on the primary
-    // before the client hears OK, so a wrong one is the server's own error at login.
+    // The database (and the credentials towards the servers) are checked on a server before
+    // the client hears OK, so a wrong one is the server's own error at login: the primary
+    // first, else any node that is up (a login must work while a failover runs).
     let pools = ctx.session_pools(&login.user, &login.database);
     let snap = ctx.state.load_full();
-    let Some(primary) = snap.primary() else {
-        let msg = format!("no primary is available in cluster {}", ctx.config.name);
-        let err = my::encode_packet(login.next_seq, &err_payload(2003, "08S01", &msg));
+    let primary = snap.primary().map(|p| p.id);
+    let order = primary.into_iter().chain(
+        snap.nodes
+            .iter()
+            .filter(|n| n.usable() && Some(n.id) != primary)
+            .map(|n| n.id),
+    );
+    let mut refusal = None;
+    let mut checked = false;
+    for id in order {
+        let incarnation = snap.nodes[id].incarnation;
+        match ctx.lease(&pools[id], id, incarnation).await {
+            Ok((lease, conn)) => {
+                lease.release(conn);
+                checked = true;
+                break;
+            }
+            Err(super::context::LeaseError::Backend(crate::backend::BackendError::MySql {
+                code,
+                sql_state,
+                message,
+                ..
+            })) if !matches!(code, 1040 | 1053 | 1077) => {
+                // The server refused this login or database: the same on every node.
+                refusal = Some((code, sql_state, message));
+                break;
+            }
+            Err(super::context::LeaseError::Backend(e)) if e.node_unreachable() => {
+                ctx.state.report_failure(id, &e.to_string());
+            }
+            Err(e) => {
+                refusal = Some((NO_NODE, "08S01".to_string(), e.to_string()));
+                break;
+            }
+        }
+    }
+    if !checked {
+        let (code, state, msg) = refusal.unwrap_or_else(|| {
+            let msg = format!("no node of cluster {} can be reached", ctx.config.name);
+            (NO_NODE, "08S01".to_string(), msg)
+        });
+        let err = my::encode_packet(login.next_seq, &err_payload(code, &state, &msg));
         let _ = tcp.write_all(&err).await;
         return;
-    };
-    match ctx
-        .lease(&pools[primary.id], primary.id, primary.incarnation)
-        .await
-    {
-        Ok((lease, conn)) => lease.release(conn),
-        Err(e) => {
-            let (code, state, msg) = match &e {
-                super::context::LeaseError::Backend(crate::backend::BackendError::MySql {
-                    code,
-                    sql_state,
-                    message,
-                    ..
-                }) => (*code, sql_state.clone(), message.clone()),
-                other => (2003, "08S01".to_string(), other.to_string()),
-            };
-            let err = my::encode_packet(login.next_seq, &err_payload(code, &state, &msg));
-            let _ = tcp.write_all(&err).await;
-            return;
-        }
     }
     let ok = my::encode_packet(
         login.next_seq,

@@ -15,6 +15,13 @@ pub use listener::serve;
 
 use switchyard_mysql as my;
 
+/// Error code for "no node can take this" (as ProxySQL's 9001): codes 2000-2999 are the client
+/// library's own, and clients reject them from a server as a malformed packet.
+pub(crate) const NO_NODE: u16 = 9001;
+/// ER_CONNECTION_KILLED: the server connection running the command was lost; retry is safe
+/// for the session (the statement's outcome on the server is unknown).
+pub(crate) const CONNECTION_LOST: u16 = 1927;
+
 /// An ERR packet payload (the caller frames it with the right sequence id).
 pub(crate) fn err_payload(code: u16, sql_state: &str, message: &str) -> bytes::Bytes {
     let mut state = [b'H', b'Y', b'0', b'0', b'0'];

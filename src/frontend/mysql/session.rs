@@ -3,7 +3,7 @@
 
 use super::link::MyLink;
 use super::vars::MyVars;
-use super::{err_payload, ok_payload, MyContext};
+use super::{err_payload, ok_payload, MyContext, CONNECTION_LOST, NO_NODE};
 use crate::backend::mysql::{MyConn, ResponseEnd, ResponseTracker};
 use crate::cluster::ReplicaPicker;
 use crate::net::{NetRead, NetWrite};
@@ -201,7 +201,7 @@ impl Session {
             "no primary is available in cluster {}",
             self.ctx.config.name
         );
-        err_payload(2003, "08S01", &msg)
+        err_payload(NO_NODE, "08S01", &msg)
     }
 
     /// COM_QUERY: classify, route, relay.
@@ -279,7 +279,11 @@ impl Session {
                 }
             }
         }
-        let err = err_payload(2013, "HY000", "Lost connection to server during query");
+        let err = err_payload(
+            CONNECTION_LOST,
+            "HY000",
+            "Lost connection to server during query",
+        );
         self.reply(reply_seq, &err).await
     }
 
@@ -382,10 +386,12 @@ impl Session {
             }
             conn.state_sig = self.vars.sig;
         }
+        let node_down = self.ctx.state.watch_node(node);
         self.links[node] = Some(MyLink {
             conn,
             lease,
             dirty: false,
+            node_down,
         });
         Ok(())
     }
@@ -404,7 +410,10 @@ impl Session {
         let Some(link) = self.links[node].as_mut() else {
             return Ok(Some(false));
         };
-        let conn = &mut link.conn;
+        let MyLink {
+            conn, node_down, ..
+        } = link;
+        let incarnation = conn.incarnation;
         let mut tracker = ResponseTracker::new(conn.capabilities);
         let mut last_seq = 0u8;
         let mut forwarded = false;
@@ -446,10 +455,17 @@ impl Session {
                         self.client_w.flush().await?;
                         out.clear();
                     }
-                    match conn.reader.read_buf(&mut conn.inbuf).await {
-                        Ok(0) => failure = Some("server closed the connection".into()),
-                        Ok(_) => {}
-                        Err(e) => failure = Some(e.to_string()),
+                    // A hung server answers nothing: the node being declared down ends the wait.
+                    let read = tokio::select! {
+                        biased;
+                        r = conn.reader.read_buf(&mut conn.inbuf) => Some(r),
+                        _ = node_down.wait_for(|i| *i > incarnation) => None,
+                    };
+                    match read {
+                        Some(Ok(0)) => failure = Some("server closed the connection".into()),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => failure = Some(e.to_string()),
+                        None => failure = Some("the node was declared down".into()),
                     }
                 }
                 Err(e) => failure = Some(format!("bad packet from server: {e}")),
@@ -474,7 +490,7 @@ impl Session {
             out.extend_from_slice(&my::encode_packet(
                 last_seq.wrapping_add(1),
                 &err_payload(
-                    2013,
+                    CONNECTION_LOST,
                     "HY000",
                     &format!("Lost connection to server {name} during query ({why})"),
                 ),
@@ -592,6 +608,6 @@ pub(super) fn lease_error(e: &super::context::LeaseError) -> Bytes {
             message,
             ..
         }) => err_payload(*code, sql_state, message),
-        super::context::LeaseError::Backend(b) => err_payload(2003, "08S01", &b.to_string()),
+        super::context::LeaseError::Backend(b) => err_payload(NO_NODE, "08S01", &b.to_string()),
     }
 }

@@ -2,8 +2,8 @@
 //! each statement is prepared on demand on whichever server connection runs it (reads on
 //! replicas, writes on the primary), and executes are rewritten for that server's id.
 
-use super::err_payload;
 use super::session::{lease_error, Session, Target};
+use super::{err_payload, CONNECTION_LOST};
 use crate::backend::mysql::{bound_types, execute_payload};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl Session {
             Err(e) => {
                 self.links[node] = None;
                 let err = err_payload(
-                    2013,
+                    CONNECTION_LOST,
                     "HY000",
                     &format!("Lost connection to server during prepare ({e})"),
                 );
@@ -172,7 +172,9 @@ impl Session {
                             continue;
                         }
                         let msg = format!("Lost connection to server during execute ({e})");
-                        return self.reply(seq, &err_payload(2013, "HY000", &msg)).await;
+                        return self
+                            .reply(seq, &err_payload(CONNECTION_LOST, "HY000", &msg))
+                            .await;
                     }
                 },
             };
@@ -184,7 +186,9 @@ impl Session {
                 if let Err(e) = link.conn.send_raw(&my::encode_packet(0, &cmd)).await {
                     self.links[node] = None;
                     let msg = format!("Lost connection to server during execute ({e})");
-                    return self.reply(seq, &err_payload(2013, "HY000", &msg)).await;
+                    return self
+                        .reply(seq, &err_payload(CONNECTION_LOST, "HY000", &msg))
+                        .await;
                 }
             }
             let Some(payload) = execute_payload(&p.payload, server_id, params, types.as_deref())
@@ -207,7 +211,11 @@ impl Session {
                 None => continue,
             }
         }
-        let err = err_payload(2013, "HY000", "Lost connection to server during query");
+        let err = err_payload(
+            CONNECTION_LOST,
+            "HY000",
+            "Lost connection to server during query",
+        );
         self.reply(seq, &err).await
     }
 
