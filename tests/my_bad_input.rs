@@ -102,3 +102,64 @@ fn malformed_and_oversized_packets_close_only_that_client() {
         "3"
     );
 }
+
+/// A raw protocol client (handshake with mysql_native_password), for commands the drivers at
+/// hand do not send: COM_FIELD_LIST and COM_SET_OPTION.
+fn raw_login(addr: std::net::SocketAddr) -> TcpStream {
+    use switchyard_mysql as my;
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let greeting = read_packet(&mut s);
+    let hello = my::HandshakeV10::parse(&greeting).expect("greeting");
+    let resp = my::HandshakeResponse41 {
+        capabilities: hello.capabilities,
+        max_packet_size: 1 << 24,
+        charset: 45,
+        username: b"app".to_vec(),
+        auth_response: my::native_password_scramble(&hello.auth_plugin_data, b"app"),
+        database: Some(b"app".to_vec()),
+        auth_plugin_name: Some(b"mysql_native_password".to_vec()),
+        connect_attrs: None,
+    };
+    s.write_all(&my::encode_packet(1, &resp.encode().expect("encode")))
+        .expect("send response");
+    let ok = read_packet(&mut s);
+    assert_eq!(ok[0], 0, "logged in");
+    s
+}
+
+#[test]
+fn field_list_and_set_option_are_answered() {
+    let maria = shared_maria();
+    let p = start_mysql_proxy(&mysql_config_for(maria, &[1, 1], ""));
+    mariadb(
+        &p,
+        "app",
+        "app",
+        "CREATE TABLE IF NOT EXISTS fl (a INT, b TEXT)",
+    )
+    .expect("ddl");
+    maria
+        .wait_replicas_caught_up(Duration::from_secs(10))
+        .expect("replicated");
+    let mut s = raw_login(p.addr);
+    // COM_FIELD_LIST fl: two column definitions, then EOF.
+    s.write_all(&switchyard_mysql::encode_packet(0, b"\x04fl\x00"))
+        .expect("field list");
+    let a = read_packet(&mut s);
+    let b = read_packet(&mut s);
+    let eof = read_packet(&mut s);
+    assert!(
+        a.starts_with(b"\x03def") && b.starts_with(b"\x03def"),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(eof[0], 0xfe, "EOF ends the field list");
+    // COM_SET_OPTION (multi-statements off): an EOF, and the session goes on.
+    s.write_all(&switchyard_mysql::encode_packet(0, b"\x1b\x01\x00"))
+        .expect("set option");
+    assert_eq!(read_packet(&mut s)[0], 0xfe);
+    s.write_all(&switchyard_mysql::encode_packet(0, b"\x03SELECT 1"))
+        .expect("query");
+    assert_eq!(read_packet(&mut s), vec![1], "one column");
+}

@@ -326,3 +326,50 @@ async fn promote_after_sigstop_and_the_old_primary_is_set_read_only() {
     drop(c);
     pool.disconnect().await.expect("disconnect");
 }
+
+#[test]
+fn lag_in_transactions_takes_a_delayed_replica_out_within_a_probe() {
+    let maria = MariaCluster::start(MariaOptions::default()).expect("start MariaDB");
+    let p = start_mysql_proxy(&config(
+        &maria,
+        "health_check_interval = \"200ms\"\nmax_lag_bytes = 5\nslow_start = \"0s\"",
+    ));
+    let r1 = maria.nodes()[1].port.to_string();
+    mariadb(&p, "app", "app", "CREATE TABLE lagt (id INT PRIMARY KEY)").expect("ddl");
+    // Replica 2 applies everything 4 s late: Seconds_Behind_Master would take seconds to show
+    // it, the GTID position shows it at the next probe.
+    maria
+        .mysql(
+            2,
+            "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 4; START SLAVE",
+        )
+        .expect("delay replica 2");
+    let inserts: String = (0..10)
+        .map(|i| format!("INSERT INTO lagt VALUES ({i});"))
+        .collect();
+    mariadb(&p, "app", "app", &inserts).expect("ten transactions");
+    let t = Instant::now();
+    assert!(
+        common::wait_until(Duration::from_secs(3), || p.ctx.state.load().nodes[2]
+            .lagging),
+        "delayed replica not taken out: {:?}",
+        p.ctx.state.load().nodes[2]
+    );
+    println!(
+        "mysql: a replica 10 transactions behind was taken out {:.2} s after the writes (lag {:?} transactions)",
+        t.elapsed().as_secs_f64(),
+        p.ctx.state.load().nodes[2].lag_bytes
+    );
+    for _ in 0..6 {
+        assert_eq!(
+            mariadb(&p, "app", "app", "SELECT @@port").expect("read"),
+            r1
+        );
+    }
+    // Once the delay has passed it applies them and is taken back.
+    assert!(
+        common::wait_until(Duration::from_secs(15), || !p.ctx.state.load().nodes[2]
+            .lagging),
+        "replica not taken back"
+    );
+}

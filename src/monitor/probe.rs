@@ -171,11 +171,23 @@ impl Prober {
             .ok_or_else(|| ProbeError::Address("no connection".into()))?;
         let at = std::time::Instant::now();
         let row = conn
-            .query_row("SELECT @@read_only", timeout, max)
+            .query_row(
+                "SELECT @@read_only, @@gtid_binlog_pos, @@gtid_slave_pos",
+                timeout,
+                max,
+            )
             .await
             .map_err(|e| ProbeError::MySql(Box::new(e)))?
             .unwrap_or_default();
-        let read_only = row.first().and_then(|(_, v)| v.as_deref()) == Some("1");
+        let value = |i: usize| row.get(i).and_then(|(_, v)| v.as_deref()).unwrap_or("");
+        let read_only = value(0) == "1";
+        // Position in transactions (GTID sequence numbers summed over domains): what the
+        // primary has written, or what a replica has applied. Their difference is the lag in
+        // transactions, at the probe's resolution rather than Seconds_Behind_Master's seconds.
+        let position: u64 =
+            super::failover_mysql::parse_gtid_pos(value(if read_only { 2 } else { 1 }))
+                .values()
+                .sum();
         let lag_seconds = if read_only {
             let status = conn
                 .query_row("SHOW SLAVE STATUS", timeout, max)
@@ -198,7 +210,7 @@ impl Prober {
             } else {
                 Role::Primary
             },
-            lsn: 0,
+            lsn: position,
             receive_lsn: 0,
             timeline: None,
             lag_seconds,

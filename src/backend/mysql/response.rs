@@ -37,6 +37,14 @@ impl ResponseTracker {
         }
     }
 
+    /// A tracker for COM_FIELD_LIST's answer: column definitions up to an EOF, no count.
+    pub fn field_list(caps: CapabilityFlags) -> Self {
+        ResponseTracker {
+            state: State::Rows,
+            caps,
+        }
+    }
+
     /// Takes the next packet's payload; Some when it ended the result.
     pub fn feed(&mut self, payload: &[u8]) -> Option<ResponseEnd> {
         let head = payload.first().copied();
@@ -139,6 +147,14 @@ mod tests {
         // A row whose first column is NULL starts with 0xFB, one starting with 0xFE is long.
         assert_eq!(t.feed(b"\xfb\x01x"), None);
         assert_eq!(t.feed(b"\x011\x012"), None);
+        let end = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        assert_eq!(t.feed(&eof(end)), Some(ResponseEnd::Ok(end)));
+    }
+
+    #[test]
+    fn a_field_list_ends_at_its_eof() {
+        let mut t = ResponseTracker::field_list(caps());
+        assert_eq!(t.feed(b"\x03defcolumn-a"), None);
         let end = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         assert_eq!(t.feed(&eof(end)), Some(ResponseEnd::Ok(end)));
     }

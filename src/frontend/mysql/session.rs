@@ -96,6 +96,17 @@ impl Session {
                     let db = String::from_utf8_lossy(&p.payload[1..]).into_owned();
                     self.use_database(db, reply_seq).await?;
                 }
+                Some(Command::COM_SET_OPTION) => {
+                    // Server connections always allow multi-statements (they are shared); the
+                    // client's choice is acknowledged as a server would, with an EOF.
+                    let eof = my::EofPacket {
+                        warnings: 0,
+                        status: self.status(),
+                    }
+                    .encode();
+                    self.reply(reply_seq, &eof).await?;
+                }
+                Some(Command::COM_FIELD_LIST) => self.field_list(p).await?,
                 Some(Command::COM_RESET_CONNECTION) => {
                     self.vars.clear();
                     if let Some(l) = self.links.iter_mut().flatten().next() {
@@ -202,6 +213,25 @@ impl Session {
             self.ctx.config.name
         );
         err_payload(NO_NODE, "08S01", &msg)
+    }
+
+    /// COM_FIELD_LIST (deprecated, still sent by the mysql CLI for completion): a read.
+    async fn field_list(&mut self, p: my::Packet) -> std::io::Result<()> {
+        let seq = p.next_seq();
+        let target = match self.txn_node {
+            Some(n) => Target::Node(n),
+            None if self.pinned.is_some() || !self.autocommit => Target::Primary,
+            None => Target::Replica,
+        };
+        let Some(node) = self.choose_waiting(&target).await else {
+            return self.reply(seq, &self.no_primary()).await;
+        };
+        if let Err(e) = self.ensure_link(node).await {
+            return self.reply(seq, &lease_error(&e)).await;
+        }
+        self.relay_as(node, p.raw.clone(), false, true).await?;
+        self.maybe_release(node);
+        Ok(())
     }
 
     /// COM_QUERY: classify, route, relay.
@@ -406,6 +436,17 @@ impl Session {
         raw: Bytes,
         retryable: bool,
     ) -> std::io::Result<Option<bool>> {
+        self.relay_as(node, raw, retryable, false).await
+    }
+
+    /// `relay`, for a COM_FIELD_LIST answer when `field_list`.
+    pub(super) async fn relay_as(
+        &mut self,
+        node: usize,
+        raw: Bytes,
+        retryable: bool,
+        field_list: bool,
+    ) -> std::io::Result<Option<bool>> {
         let max = self.ctx.general.max_message_bytes;
         let Some(link) = self.links[node].as_mut() else {
             return Ok(Some(false));
@@ -414,7 +455,11 @@ impl Session {
             conn, node_down, ..
         } = link;
         let incarnation = conn.incarnation;
-        let mut tracker = ResponseTracker::new(conn.capabilities);
+        let mut tracker = if field_list {
+            ResponseTracker::field_list(conn.capabilities)
+        } else {
+            ResponseTracker::new(conn.capabilities)
+        };
         let mut last_seq = 0u8;
         let mut forwarded = false;
         let sent = async {
