@@ -38,6 +38,22 @@ pub fn split(stream: MaybeTls) -> (NetRead, NetWrite) {
     }
 }
 
+impl NetRead {
+    /// True when the socket has something to read or was closed by the peer, from the
+    /// readiness the runtime already has from epoll (no system call): on an idle connection
+    /// that means the server went away or sent something unsolicited. TLS halves say false.
+    pub fn has_unread_input(&self) -> bool {
+        use futures_util::FutureExt;
+        match self {
+            NetRead::Plain(r) => r
+                .ready(tokio::io::Interest::READABLE)
+                .now_or_never()
+                .is_some_and(|ready| ready.map_or(true, |r| r.is_readable() || r.is_read_closed())),
+            NetRead::Tls(_) => false,
+        }
+    }
+}
+
 impl AsyncRead for NetRead {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -195,18 +195,7 @@ impl ServerConn {
     /// the runtime already has from epoll, so it costs no system call; TLS connections are not
     /// checked this way.
     pub fn looks_closed(&self) -> bool {
-        use futures_util::FutureExt;
-        match &self.reader {
-            crate::net::NetRead::Plain(r) => {
-                !self.inbuf.is_empty()
-                    || r.ready(tokio::io::Interest::READABLE)
-                        .now_or_never()
-                        .is_some_and(|ready| {
-                            ready.map_or(true, |r| r.is_readable() || r.is_read_closed())
-                        })
-            }
-            crate::net::NetRead::Tls(_) => false,
-        }
+        !self.inbuf.is_empty() || self.reader.has_unread_input()
     }
 
     /// Runs `sql` as a simple query and discards its results, within `timeout`; true when it

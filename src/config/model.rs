@@ -184,6 +184,25 @@ pub struct ClusterConfig {
     pub server_tls: crate::tls::BackendTlsConfig,
 }
 
+impl ClusterConfig {
+    /// The login of the health monitor: `monitor_user`, else the first user.
+    pub fn monitor_login(&self) -> Option<(&str, &str)> {
+        self.monitor_user
+            .as_deref()
+            .and_then(|m| self.users.iter().find(|u| u.name == m))
+            .or_else(|| self.users.first())
+            .map(|u| (u.name.as_str(), u.password.as_str()))
+    }
+
+    /// The login that promotes and re-points: `failover.user`, else the monitor's.
+    pub fn failover_login(&self) -> Option<(&str, &str)> {
+        match (&self.failover.user, &self.failover.password) {
+            (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
+            _ => self.monitor_login(),
+        }
+    }
+}
+
 fn default_health_interval() -> Duration {
     Duration::from_secs(1)
 }

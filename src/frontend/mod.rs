@@ -1,4 +1,5 @@
 //! Client-facing protocol front ends.
 
+mod accept;
 pub mod mysql;
 pub mod pg;

@@ -201,19 +201,8 @@ async fn failover(
 
 /// An admin connection to node `id` (failover user, else the monitor user).
 async fn admin(config: &ClusterConfig, id: usize, name: &str) -> Result<Client, FailoverError> {
-    let (user, password) = match (&config.failover.user, &config.failover.password) {
-        (Some(u), Some(p)) => (u.clone(), p.clone()),
-        _ => {
-            let u = config
-                .monitor_user
-                .as_deref()
-                .and_then(|m| config.users.iter().find(|u| u.name == m))
-                .or_else(|| config.users.first())
-                .ok_or(FailoverError::NoCandidate)?;
-            (u.name.clone(), u.password.clone())
-        }
-    };
-    connect_as(config, id, &user, &password)
+    let (user, password) = config.failover_login().ok_or(FailoverError::NoCandidate)?;
+    connect_as(config, id, user, password)
         .await
         .map_err(|source| FailoverError::Node {
             node: name.to_string(),

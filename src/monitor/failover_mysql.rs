@@ -17,24 +17,13 @@ use switchyard_mysql::Command;
 async fn admin(config: &ClusterConfig, id: usize) -> Result<MyConn, FailoverError> {
     let node = &config.nodes[id];
     let name = node.name.clone().unwrap_or_else(|| node.addr.clone());
-    let (user, password) = match (&config.failover.user, &config.failover.password) {
-        (Some(u), Some(p)) => (u.clone(), p.clone()),
-        _ => {
-            let u = config
-                .monitor_user
-                .as_deref()
-                .and_then(|m| config.users.iter().find(|u| u.name == m))
-                .or_else(|| config.users.first())
-                .ok_or(FailoverError::NoCandidate)?;
-            (u.name.clone(), u.password.clone())
-        }
-    };
+    let (user, password) = config.failover_login().ok_or(FailoverError::NoCandidate)?;
     let spec = MyConnectSpec {
         node: id,
         name: &name,
         addr: &node.addr,
-        user: &user,
-        password: &password,
+        user,
+        password,
         database: "",
         timeout: config.health_check_timeout,
         max_packet: 1 << 20,

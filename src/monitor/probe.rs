@@ -141,19 +141,16 @@ impl Prober {
         let timeout = config.health_check_timeout;
         let max = 1 << 20;
         if self.mysql.as_ref().is_none_or(|c| c.looks_closed()) {
-            let user = config
-                .monitor_user
-                .as_deref()
-                .and_then(|m| config.users.iter().find(|u| u.name == m))
-                .or_else(|| config.users.first())
+            let (user, password) = config
+                .monitor_login()
                 .ok_or_else(|| ProbeError::Address("no user to probe with".into()))?;
             let node = &config.nodes[id];
             let spec = crate::backend::mysql::MyConnectSpec {
                 node: id,
                 name: node.name.as_deref().unwrap_or(&node.addr),
                 addr: &node.addr,
-                user: &user.name,
-                password: &user.password,
+                user,
+                password,
                 database: "",
                 timeout,
                 max_packet: max,
@@ -221,13 +218,10 @@ impl Prober {
 
 /// Opens a monitor connection to node `id`.
 async fn connect(config: &ClusterConfig, id: usize) -> Result<Client, ProbeError> {
-    let user = config
-        .monitor_user
-        .as_deref()
-        .and_then(|m| config.users.iter().find(|u| u.name == m))
-        .or_else(|| config.users.first())
+    let (user, password) = config
+        .monitor_login()
         .ok_or_else(|| ProbeError::Address("no user to probe with".into()))?;
-    connect_as(config, id, &user.name, &user.password).await
+    connect_as(config, id, user, password).await
 }
 
 /// Opens a connection to node `id`'s `postgres` database as `user`, within the probe timeout.

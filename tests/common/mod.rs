@@ -42,6 +42,17 @@ pub fn config_for(pg: &PgCluster, weights: &[u32], extra: &str) -> String {
 
 /// Starts a proxy for `config` (TOML text) on its own runtime thread.
 pub fn start_proxy(config: &str) -> Proxy {
+    let (addr, ctx) = start_server(config, |r| r.clusters[0].clone());
+    Proxy { addr, ctx }
+}
+
+/// Starts a switchyard for `config` on a runtime thread of its own (it outlives each test's
+/// runtime), with logs when SWITCHYARD_TEST_LOG is set; returns the first listener's address
+/// and what `pick` takes from the running server.
+pub fn start_server<T: Send + 'static>(
+    config: &str,
+    pick: fn(&switchyard::server::Running) -> T,
+) -> (SocketAddr, T) {
     let cfg = Config::parse(config, "test.toml").expect("test config is valid");
     if std::env::var("SWITCHYARD_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -60,15 +71,13 @@ pub fn start_proxy(config: &str) -> Proxy {
             .expect("runtime");
         rt.block_on(async move {
             let running = switchyard::server::start(cfg).await.expect("proxy starts");
-            tx.send((running.addrs[0], running.clusters[0].clone()))
+            tx.send((running.addrs[0], pick(&running)))
                 .expect("report address");
             std::future::pending::<()>().await;
         });
     });
-    let (addr, ctx) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("proxy started");
-    Proxy { addr, ctx }
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("proxy started")
 }
 
 /// One proxy per test binary over the shared topology, replicas weighted 1:3.

@@ -2,9 +2,7 @@
 //! CLI as a client.
 
 use std::net::SocketAddr;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
-use switchyard::config::Config;
+use std::sync::Arc;
 use switchyard::frontend::mysql::MyContext;
 use switchyard_testbed::MariaCluster;
 
@@ -37,32 +35,7 @@ pub fn mysql_config_for(maria: &MariaCluster, weights: &[u32], extra: &str) -> S
 
 /// Starts a proxy for a config with one MySQL cluster.
 pub fn start_mysql_proxy(config: &str) -> MyProxy {
-    let cfg = Config::parse(config, "test.toml").expect("test config is valid");
-    if std::env::var("SWITCHYARD_TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_env(
-                "SWITCHYARD_TEST_LOG",
-            ))
-            .with_test_writer()
-            .try_init();
-    }
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let running = switchyard::server::start(cfg).await.expect("proxy starts");
-            tx.send((running.addrs[0], running.mysql[0].clone()))
-                .expect("report address");
-            std::future::pending::<()>().await;
-        });
-    });
-    let (addr, ctx) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("proxy started");
+    let (addr, ctx) = super::start_server(config, |r| r.mysql[0].clone());
     MyProxy { addr, ctx }
 }
 

@@ -273,18 +273,7 @@ impl MyConn {
     /// True when an idle connection has something to read (closed by the server, or an
     /// unsolicited error), from the readiness the runtime already has.
     pub fn looks_closed(&self) -> bool {
-        use futures_util::FutureExt;
-        match &self.reader {
-            NetRead::Plain(r) => {
-                !self.inbuf.is_empty()
-                    || r.ready(tokio::io::Interest::READABLE)
-                        .now_or_never()
-                        .is_some_and(|ready| {
-                            ready.map_or(true, |r| r.is_readable() || r.is_read_closed())
-                        })
-            }
-            NetRead::Tls(_) => false,
-        }
+        !self.inbuf.is_empty() || self.reader.has_unread_input()
     }
 
     /// Runs one command (`COM_QUERY` text, `COM_RESET_CONNECTION`, ...) and waits for its

@@ -8,60 +8,34 @@ use crate::net::{NetRead, NetWrite};
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+
 use switchyard_mysql::{self as my, StatusFlags};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 /// Accepts MySQL clients on `listener` until `shutdown` flips, each in its own task.
-pub async fn serve(
-    ctx: Arc<MyContext>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(ctx: Arc<MyContext>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
     let max_clients = ctx.general.max_client_connections;
-    let permits = Arc::new(Semaphore::new(max_clients));
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => return,
-        };
-        let (mut stream, peer) = match accepted {
-            Ok(x) => {
-                backoff = Duration::from_millis(5);
-                x
-            }
-            Err(e) => {
-                tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            // MySQL clients read an ERR in place of the greeting (error 1040, as a server does).
-            let msg = format!("Too many connections (at most {max_clients})");
-            tokio::spawn(async move {
-                let err = my::encode_packet(0, &err_payload(1040, "08004", &msg));
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&err)).await;
-            });
-            continue;
-        };
-        let ctx = ctx.clone();
-        let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
-        tokio::spawn(
-            async move {
-                client_task(ctx, stream, id).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
+    // MySQL clients read an ERR in place of the greeting (error 1040, as a server does).
+    let refusal = |max: usize| {
+        let msg = format!("Too many connections (at most {max})");
+        my::encode_packet(0, &err_payload(1040, "08004", &msg))
+    };
+    crate::frontend::accept::accept_loop(
+        listener,
+        max_clients,
+        shutdown,
+        refusal,
+        |stream, peer| {
+            let ctx = ctx.clone();
+            let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
+            client_task(ctx, stream, id).instrument(span)
+        },
+    )
+    .await
 }
 
 async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {

@@ -129,18 +129,14 @@ impl Session {
         }
     }
 
-    /// Status flags for the proxy's own OK packets.
-    pub(super) fn status_flags(&self) -> StatusFlags {
-        self.status()
-    }
-
     /// Writes bytes already framed to the client.
     pub(super) async fn client_w_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.client_w.write_all(bytes).await?;
         self.client_w.flush().await
     }
 
-    fn status(&self) -> StatusFlags {
+    /// Status flags for the proxy's own OK/EOF packets.
+    pub(super) fn status(&self) -> StatusFlags {
         let mut s = StatusFlags::empty();
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;

@@ -263,7 +263,7 @@ impl Session {
             Some(st) => {
                 st.long_data.clear();
                 st.long_data_bytes = 0;
-                let ok = super::ok_payload(self.status_flags());
+                let ok = super::ok_payload(self.status());
                 self.reply(seq, &ok).await
             }
             None => {

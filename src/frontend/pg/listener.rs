@@ -17,58 +17,38 @@ use std::time::Duration;
 use switchyard_postgres as pg;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 /// Accepts clients on `listener` until `shutdown` flips, each in its own task.
 pub async fn serve(
     ctx: Arc<ClusterContext>,
     listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let max_clients = ctx.general.max_client_connections;
-    let permits = Arc::new(Semaphore::new(max_clients));
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => return,
-        };
-        let (mut stream, peer) = match accepted {
-            Ok(x) => {
-                backoff = Duration::from_millis(5);
-                x
-            }
-            Err(e) => {
-                // Usually EMFILE: wait for connections to close instead of spinning.
-                tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            // Sent in plain text even to a client that starts with an SSLRequest: libpq
-            // reads an ErrorResponse in place of the 'S'/'N' answer and shows it.
-            let msg = format!("too many client connections (at most {max_clients})");
-            tokio::spawn(async move {
-                let reply = pg::error_response("FATAL", "53300", &msg);
-                let _ = tokio::time::timeout(FAREWELL, stream.write_all(&reply)).await;
-            });
-            continue;
-        };
-        let ctx = ctx.clone();
-        let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
-        tokio::spawn(
-            async move {
-                client_task(ctx, stream, id).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
+    // Sent in plain text even to a client that starts with an SSLRequest: libpq reads an
+    // ErrorResponse in place of the 'S'/'N' answer and shows it.
+    let refusal = |max: usize| {
+        pg::error_response(
+            "FATAL",
+            "53300",
+            &format!("too many client connections (at most {max})"),
+        )
+    };
+    crate::frontend::accept::accept_loop(
+        listener,
+        max_clients,
+        shutdown,
+        refusal,
+        |stream, peer| {
+            let ctx = ctx.clone();
+            let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
+            client_task(ctx, stream, id).instrument(span)
+        },
+    )
+    .await
 }
 
 /// Runs one client connection to its end; every error is reported to that client only.
