@@ -84,11 +84,13 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     {
         let cfg = Arc::new(c.clone());
         let state = Arc::new(ClusterState::new(&cfg));
-        mysql.push(Arc::new(crate::frontend::mysql::MyContext::new(
-            cfg,
-            general.clone(),
-            state,
-        )));
+        let ctx = crate::frontend::mysql::MyContext::new(cfg, general.clone(), state).map_err(
+            |source| ServerError::Tls {
+                cluster: c.name.clone(),
+                source,
+            },
+        )?;
+        mysql.push(Arc::new(ctx));
     }
     for c in config
         .clusters

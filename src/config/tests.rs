@@ -82,3 +82,16 @@ fn bad_duration_is_rejected() {
         .to_string();
     assert!(e.contains("health_check_interval"), "{e}");
 }
+
+#[test]
+fn server_tls_on_a_mysql_cluster_is_refused_with_the_reason() {
+    let text = GOOD.replace(
+        "health_check_interval = \"200ms\"",
+        "health_check_interval = \"200ms\"\nprotocol = \"mysql\"\n\n[clusters.server_tls]\nmode = \"require\"",
+    );
+    let e = Config::parse(&text, "x.toml")
+        .expect_err("no TLS towards MySQL servers yet")
+        .to_string();
+    assert!(e.contains("clusters[0].server_tls.mode"), "{e}");
+    assert!(e.contains("not supported"), "{e}");
+}

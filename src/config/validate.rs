@@ -164,6 +164,14 @@ impl Config {
                     "failover.user and failover.password go together".into(),
                 ));
             }
+            if c.protocol == super::Protocol::Mysql
+                && c.server_tls.mode != crate::tls::BackendTlsMode::Disable
+            {
+                return Err(bad(
+                    k("server_tls.mode"),
+                    "TLS towards MySQL servers is not supported yet: use \"disable\" (client-facing TLS is [clusters.tls])".into(),
+                ));
+            }
             c.server_tls = c
                 .server_tls
                 .clone()

@@ -6,9 +6,11 @@ use crate::cluster::ClusterState;
 use crate::config::{ClusterConfig, General, PoolMode};
 use crate::pool::{Idle, Lease, NodePool, PoolError, PoolKey, PoolLimits, Pools};
 use crate::route::ClassifyOptions;
+use crate::tls::TlsError;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
 
 /// Why no server connection could be had.
 #[derive(Debug, thiserror::Error)]
@@ -37,16 +39,25 @@ pub struct MyContext {
     pub classify: ClassifyOptions,
     /// Session ids.
     pub next_session: AtomicU64,
+    /// Client-facing TLS (`[clusters.tls]`): the greeting offers CLIENT_SSL when set.
+    pub tls_acceptor: Option<TlsAcceptor>,
+    /// Refuse logins that arrive without TLS (`[clusters.tls] require`).
+    pub tls_require: bool,
 }
 
 impl MyContext {
-    /// Builds the context of a `protocol = "mysql"` cluster.
+    /// Builds the context of a `protocol = "mysql"` cluster; loads the TLS certificate and key
+    /// (errors name the file and the reason).
     pub fn new(
         config: Arc<ClusterConfig>,
         general: Arc<General>,
         state: Arc<ClusterState>,
-    ) -> Self {
-        MyContext {
+    ) -> Result<Self, TlsError> {
+        let tls_acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let tls_require = config.tls.as_ref().is_some_and(|t| t.require);
+        Ok(MyContext {
+            tls_acceptor,
+            tls_require,
             pools: Pools::new(PoolLimits {
                 size: config.pool_size,
                 min_size: config.pool_min_size,
@@ -66,7 +77,7 @@ impl MyContext {
             config,
             general,
             state,
-        }
+        })
     }
 
     /// The pools of (user, database), one per node.

@@ -1,10 +1,13 @@
-//! The client handshake: greeting, HandshakeResponse41, password check (mysql_native_password,
-//! or caching_sha2_password's fast path, which needs no TLS because the proxy knows the
-//! password; other plugins are switched to mysql_native_password).
+//! The client handshake: greeting, TLS when the client asks and the cluster has a certificate,
+//! HandshakeResponse41, password check (mysql_native_password, or caching_sha2_password's fast
+//! path, which needs no TLS or RSA because the proxy knows the password; other plugins are
+//! switched to mysql_native_password).
 
 use super::MyContext;
 use crate::backend::mysql::proxy_capabilities;
+use crate::tls::MaybeTls;
 use bytes::BytesMut;
+use switchyard_mysql::CapabilityFlags;
 use switchyard_mysql::{self as my, StatusFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,37 +48,85 @@ pub(super) enum HandshakeError {
     },
 }
 
-/// Runs the handshake on `tcp`; `buf` keeps bytes read past it.
+/// Runs the handshake on `tcp`; `buf` keeps bytes read past it. Returns the client's stream
+/// (TLS when it asked for it) with the outcome; the stream is None only when a TLS handshake
+/// started and failed.
 pub(super) async fn handshake(
-    tcp: &mut TcpStream,
+    tcp: TcpStream,
     buf: &mut BytesMut,
     ctx: &MyContext,
     id: u64,
-) -> Result<Login, HandshakeError> {
+) -> (Option<MaybeTls>, Result<Login, HandshakeError>) {
+    let mut tcp = tcp;
     let nonce = my::generate_nonce();
+    let mut capabilities = proxy_capabilities();
+    if ctx.tls_acceptor.is_some() {
+        capabilities |= CapabilityFlags::CLIENT_SSL;
+    }
     let greeting = my::HandshakeV10 {
         server_version: SERVER_VERSION.to_vec(),
         connection_id: u32::try_from(id % u64::from(u32::MAX)).unwrap_or(0),
         auth_plugin_data: nonce.to_vec(),
-        capabilities: proxy_capabilities(),
+        capabilities,
         charset: DEFAULT_CHARSET,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         reserved: [0; 10],
         auth_plugin_name: Some(my::MYSQL_NATIVE_PASSWORD.as_bytes().to_vec()),
     };
-    tcp.write_all(&my::encode_packet(0, &greeting.encode()))
-        .await?;
-    let max = 64 * 1024;
-    let p = read_packet(tcp, buf, max).await?;
-    if my::is_ssl_request(&p.payload) {
-        return refuse(
-            tcp,
-            p.next_seq(),
-            1043,
-            "08S01",
-            "TLS is not configured on this switchyard listener".into(),
-        )
-        .await;
+    let first = async {
+        tcp.write_all(&my::encode_packet(0, &greeting.encode()))
+            .await?;
+        read_packet(&mut tcp, buf, MAX_LOGIN_PACKET).await
+    };
+    let p = first.await;
+    let mut stream = MaybeTls::Plain(tcp);
+    let p = match p {
+        Ok(p) => p,
+        Err(e) => return (Some(stream), Err(e)),
+    };
+    if !my::is_ssl_request(&p.payload) {
+        let result = login(&mut stream, buf, ctx, &nonce, p).await;
+        return (Some(stream), result);
+    }
+    let Some(acceptor) = ctx.tls_acceptor.as_ref() else {
+        let msg = "TLS is not configured on this switchyard listener ([clusters.tls])".into();
+        let result = refuse(&mut stream, p.next_seq(), 1043, "08S01", msg).await;
+        return (Some(stream), result);
+    };
+    if !buf.is_empty() {
+        // Bytes sent before the TLS handshake would be taken as if they came over TLS.
+        let e = HandshakeError::Protocol("data after the SSL request, before TLS".into());
+        return (Some(stream), Err(e));
+    }
+    let MaybeTls::Plain(tcp) = stream else {
+        let e = HandshakeError::Protocol("SSL request over TLS".into());
+        return (Some(stream), Err(e));
+    };
+    let mut stream = match acceptor.accept(tcp).await {
+        Ok(tls) => MaybeTls::from(tls),
+        Err(e) => return (None, Err(HandshakeError::Io(e))),
+    };
+    let result = match read_packet(&mut stream, buf, MAX_LOGIN_PACKET).await {
+        Ok(p) => login(&mut stream, buf, ctx, &nonce, p).await,
+        Err(e) => Err(e),
+    };
+    (Some(stream), result)
+}
+
+/// Largest handshake packet accepted (user, database and attributes fit easily).
+const MAX_LOGIN_PACKET: usize = 64 * 1024;
+
+/// Checks the HandshakeResponse41 in `p` and the password (with an auth switch if needed).
+async fn login(
+    stream: &mut MaybeTls,
+    buf: &mut BytesMut,
+    ctx: &MyContext,
+    nonce: &[u8],
+    p: my::Packet,
+) -> Result<Login, HandshakeError> {
+    if ctx.tls_require && !stream.is_tls() {
+        let msg = "Connections using insecure transport are prohibited: this switchyard listener requires TLS (connect with --ssl, or ssl-mode=REQUIRED)".into();
+        return refuse(stream, p.next_seq(), 3159, "HY000", msg).await;
     }
     let resp = my::HandshakeResponse41::parse(&p.payload)
         .map_err(|e| HandshakeError::Protocol(e.to_string()))?;
@@ -90,23 +141,23 @@ pub(super) async fn handshake(
     let pw = password.map(|p| p.as_bytes()).unwrap_or_default();
     let mut seq = p.next_seq();
     let accepted = if plugin == my::MYSQL_NATIVE_PASSWORD {
-        password.is_some() && my::verify_native_password(&nonce, pw, &resp.auth_response)
+        password.is_some() && my::verify_native_password(nonce, pw, &resp.auth_response)
     } else if plugin == my::CACHING_SHA2_PASSWORD {
-        let ok = password.is_some() && my::verify_caching_sha2(&nonce, pw, &resp.auth_response);
+        let ok = password.is_some() && my::verify_caching_sha2(nonce, pw, &resp.auth_response);
         if ok {
             let more = my::AuthMoreData::fast_auth_success().encode();
-            tcp.write_all(&my::encode_packet(seq, &more)).await?;
+            stream.write_all(&my::encode_packet(seq, &more)).await?;
             seq = seq.wrapping_add(1);
         }
         ok
     } else {
-        let switch =
-            my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), &nonce);
-        tcp.write_all(&my::encode_packet(seq, &switch.encode()))
+        let switch = my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), nonce);
+        stream
+            .write_all(&my::encode_packet(seq, &switch.encode()))
             .await?;
-        let answer = read_packet(tcp, buf, max).await?;
+        let answer = read_packet(stream, buf, MAX_LOGIN_PACKET).await?;
         seq = answer.next_seq();
-        password.is_some() && my::verify_native_password(&nonce, pw, &answer.payload)
+        password.is_some() && my::verify_native_password(nonce, pw, &answer.payload)
     };
     if !accepted {
         let using = if resp.auth_response.is_empty() {
@@ -115,7 +166,7 @@ pub(super) async fn handshake(
             "YES"
         };
         let message = format!("Access denied for user '{user}' (using password: {using})");
-        return refuse(tcp, seq, 1045, "28000", message).await;
+        return refuse(stream, seq, 1045, "28000", message).await;
     }
     let database = resp
         .database
@@ -130,14 +181,14 @@ pub(super) async fn handshake(
 }
 
 async fn refuse(
-    tcp: &mut TcpStream,
+    stream: &mut MaybeTls,
     seq: u8,
     code: u16,
     state: &'static str,
     message: String,
 ) -> Result<Login, HandshakeError> {
     let err = super::err_payload(code, state, &message);
-    let _ = tcp.write_all(&my::encode_packet(seq, &err)).await;
+    let _ = stream.write_all(&my::encode_packet(seq, &err)).await;
     Err(HandshakeError::Refused {
         code,
         state,
@@ -146,7 +197,7 @@ async fn refuse(
 }
 
 async fn read_packet(
-    tcp: &mut TcpStream,
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<my::Packet, HandshakeError> {
@@ -154,7 +205,7 @@ async fn read_packet(
         match my::decode_packet(buf, max) {
             Ok(Some(p)) => return Ok(p),
             Ok(None) => {
-                if tcp.read_buf(buf).await? == 0 {
+                if stream.read_buf(buf).await? == 0 {
                     return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                 }
             }

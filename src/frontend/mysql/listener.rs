@@ -4,7 +4,6 @@ use super::handshake::{handshake, HandshakeError};
 use super::session::Session;
 use super::{err_payload, ok_payload, MyContext, NO_NODE};
 use crate::cluster::ReplicaPicker;
-use crate::net::{NetRead, NetWrite};
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,28 +37,30 @@ pub async fn serve(ctx: Arc<MyContext>, listener: TcpListener, shutdown: watch::
     .await
 }
 
-async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
+async fn client_task(ctx: Arc<MyContext>, tcp: TcpStream, id: u64) {
     let mut buf = BytesMut::with_capacity(4096);
-    let login = match tokio::time::timeout(
+    let (stream, login) = match tokio::time::timeout(
         ctx.general.startup_timeout,
-        handshake(&mut tcp, &mut buf, &ctx, id),
+        handshake(tcp, &mut buf, &ctx, id),
     )
     .await
     {
-        Ok(Ok(l)) => l,
-        Ok(Err(HandshakeError::Refused { message, .. })) => {
+        Ok((Some(stream), Ok(l))) => (stream, l),
+        Ok((_, Err(HandshakeError::Refused { message, .. }))) => {
             tracing::info!("login refused: {message}");
             return;
         }
-        Ok(Err(e)) => {
+        Ok((_, Err(e))) => {
             tracing::info!("handshake failed: {e}");
             return;
         }
+        Ok((None, Ok(_))) => return,
         Err(_) => {
             tracing::info!("handshake timed out");
             return;
         }
     };
+    let mut tcp = stream;
     // The database (and the credentials towards the servers) are checked on a server before
     // the client hears OK, so a wrong one is the server's own error at login: the primary
     // first, else any node that is up (a login must work while a failover runs).
@@ -117,7 +118,7 @@ async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
     if tcp.write_all(&ok).await.is_err() {
         return;
     }
-    let (r, w) = tcp.into_split();
+    let (client_r, client_w) = crate::net::split(tcp);
     let nodes = ctx.config.nodes.len();
     let transaction_pooling = ctx.transaction_pooling(&login.user);
     let mut session = Session {
@@ -125,8 +126,8 @@ async fn client_task(ctx: Arc<MyContext>, mut tcp: TcpStream, id: u64) {
         id,
         user: login.user,
         database: login.database,
-        client_r: NetRead::Plain(r),
-        client_w: NetWrite::Plain(w),
+        client_r,
+        client_w,
         cin: buf,
         pools,
         links: (0..nodes).map(|_| None).collect(),
