@@ -5,7 +5,9 @@
 SWITCHYARD_PG_BIN=${SWITCHYARD_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 # Debian packages the project's tests, demo and benchmarks need.
-SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client sysbench)
+# libmariadb-dev and gcc: tests build a small MariaDB Connector/C client (server-side cursors,
+# which no Rust driver sends).
+SWITCHYARD_DEBIAN_PACKAGES=(postgresql postgresql-contrib mariadb-server mariadb-client sysbench libmariadb-dev gcc)
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -38,6 +40,12 @@ missing_debian_packages() {
   fi
   if ! command -v sysbench >/dev/null 2>&1; then
     echo sysbench
+  fi
+  if [[ ! -e /usr/include/mariadb/mysql.h ]]; then
+    echo libmariadb-dev
+  fi
+  if ! command -v gcc >/dev/null 2>&1; then
+    echo gcc
   fi
 }
 

@@ -128,3 +128,71 @@ fn a_listener_without_a_certificate_says_so() {
     // The default client settles for plain text.
     assert_eq!(mariadb(&p, "app", "app", "SELECT 1").as_deref(), Ok("1"));
 }
+
+/// The client may send its TLS ClientHello right behind the SSL request, in one segment (it
+/// waits for no answer): the proxy must hand those bytes to TLS, not lose or refuse them.
+#[test]
+fn a_client_hello_in_the_same_segment_as_the_ssl_request_is_served() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use switchyard_mysql as my;
+
+    fn read_packet(r: &mut impl Read) -> Vec<u8> {
+        let mut head = [0u8; 4];
+        r.read_exact(&mut head).expect("packet header");
+        let len = usize::from(head[0]) | usize::from(head[1]) << 8 | usize::from(head[2]) << 16;
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).expect("packet body");
+        body
+    }
+
+    let p = tls_proxy(false);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&pki().ca_cert).expect("ca file") {
+        roots.add(cert.expect("ca cert")).expect("add ca");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+
+    let mut tcp = std::net::TcpStream::connect(p.addr).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let hello = my::HandshakeV10::parse(&read_packet(&mut tcp)).expect("greeting");
+    assert!(hello.capabilities.contains(my::CapabilityFlags::CLIENT_SSL));
+    let caps = hello.capabilities;
+    let ssl = my::SslRequest {
+        capabilities: caps,
+        max_packet_size: 1 << 24,
+        charset: 45,
+    };
+    let mut segment = my::encode_packet(1, &ssl.encode()).to_vec();
+    tls.write_tls(&mut segment).expect("client hello");
+    tcp.write_all(&segment)
+        .expect("ssl request and client hello at once");
+    let mut s = rustls::StreamOwned::new(tls, tcp);
+    let resp = my::HandshakeResponse41 {
+        capabilities: caps,
+        max_packet_size: 1 << 24,
+        charset: 45,
+        username: b"app".to_vec(),
+        auth_response: my::native_password_scramble(&hello.auth_plugin_data, b"app"),
+        database: Some(b"app".to_vec()),
+        auth_plugin_name: Some(b"mysql_native_password".to_vec()),
+        connect_attrs: None,
+    };
+    s.write_all(&my::encode_packet(2, &resp.encode().expect("encode")))
+        .expect("login over TLS");
+    assert_eq!(read_packet(&mut s)[0], 0, "logged in over TLS");
+    s.write_all(&my::encode_packet(0, b"\x03SELECT 1"))
+        .expect("query");
+    assert_eq!(read_packet(&mut s), vec![1], "one column");
+}

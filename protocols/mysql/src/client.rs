@@ -165,6 +165,55 @@ impl SslRequest {
 }
 
 /// True when a handshake-response payload is an SSLRequest: exactly 32 bytes with
+/// COM_CHANGE_USER: log in again as another user on the same connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeUser {
+    /// User name.
+    pub username: Vec<u8>,
+    /// Auth response for the handshake's nonce (1-byte length prefixed, as every 4.1 client
+    /// with CLIENT_SECURE_CONNECTION sends it).
+    pub auth_response: Vec<u8>,
+    /// Database to use ("" for none).
+    pub database: Vec<u8>,
+    /// Character set, when sent.
+    pub charset: Option<u16>,
+    /// Auth plugin the response was made with, when sent.
+    pub auth_plugin_name: Option<Vec<u8>>,
+}
+
+impl ChangeUser {
+    /// Parses the payload, command byte included; connect attributes are skipped.
+    pub fn parse(payload: &[u8]) -> Result<Self, ProtocolError> {
+        let mut r = Reader::new(payload, "COM_CHANGE_USER");
+        if r.u8()? != 0x11 {
+            return Err(r.err("not a COM_CHANGE_USER"));
+        }
+        let username = r.cbytes()?.to_vec();
+        let n = usize::from(r.u8()?);
+        let auth_response = r.take(n)?.to_vec();
+        // Old clients may end the packet after the user and response.
+        let database = if r.is_empty() {
+            Vec::new()
+        } else {
+            r.cbytes_or_rest().to_vec()
+        };
+        let mut cu = ChangeUser {
+            username,
+            auth_response,
+            database,
+            ..ChangeUser::default()
+        };
+        if r.is_empty() {
+            return Ok(cu);
+        }
+        cu.charset = Some(u16::from_le_bytes([r.u8()?, r.u8()?]));
+        if !r.is_empty() {
+            cu.auth_plugin_name = Some(r.cbytes_or_rest().to_vec());
+        }
+        Ok(cu)
+    }
+}
+
 /// CLIENT_SSL (a full response always has at least the username's NUL after them).
 pub fn is_ssl_request(payload: &[u8]) -> bool {
     let Some(&[a, b, c, d]) = payload.get(..4) else {

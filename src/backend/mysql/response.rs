@@ -37,8 +37,9 @@ impl ResponseTracker {
         }
     }
 
-    /// A tracker for COM_FIELD_LIST's answer: column definitions up to an EOF, no count.
-    pub fn field_list(caps: CapabilityFlags) -> Self {
+    /// A tracker for answers that are rows up to an EOF, with no count: COM_FIELD_LIST's
+    /// column definitions, COM_STMT_FETCH's rows.
+    pub fn rows(caps: CapabilityFlags) -> Self {
         ResponseTracker {
             state: State::Rows,
             caps,
@@ -75,8 +76,17 @@ impl ResponseTracker {
                 None
             }
             State::ColumnsEof => {
-                self.state = State::Rows;
-                None
+                // An execute that opened a cursor ends here: its rows come with COM_STMT_FETCH.
+                let status = my::EofPacket::parse(payload).map(|e| e.status).ok();
+                match status {
+                    Some(s) if s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) => {
+                        Some(ResponseEnd::Ok(s))
+                    }
+                    _ => {
+                        self.state = State::Rows;
+                        None
+                    }
+                }
             }
             State::Rows => {
                 if my::is_eof_packet(payload, self.caps) {
@@ -153,10 +163,19 @@ mod tests {
 
     #[test]
     fn a_field_list_ends_at_its_eof() {
-        let mut t = ResponseTracker::field_list(caps());
+        let mut t = ResponseTracker::rows(caps());
         assert_eq!(t.feed(b"\x03defcolumn-a"), None);
         let end = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         assert_eq!(t.feed(&eof(end)), Some(ResponseEnd::Ok(end)));
+    }
+
+    #[test]
+    fn an_execute_that_opens_a_cursor_ends_after_its_columns() {
+        let mut t = ResponseTracker::new(caps());
+        assert_eq!(t.feed(b"\x01"), None);
+        assert_eq!(t.feed(b"\x03def"), None);
+        let open = StatusFlags::SERVER_STATUS_AUTOCOMMIT | StatusFlags::SERVER_STATUS_CURSOR_EXISTS;
+        assert_eq!(t.feed(&eof(open)), Some(ResponseEnd::Ok(open)));
     }
 
     #[test]

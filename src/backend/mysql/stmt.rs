@@ -30,6 +30,27 @@ impl MyConn {
         timeout: Duration,
         max: usize,
     ) -> Result<Result<Prepared, my::Packet>, BackendError> {
+        self.prepare_as(sql, timeout, max, true).await
+    }
+
+    /// `prepare`, but the statement is not recorded for reuse: the caller owns it and closes
+    /// it (a cursor of its own while another one holds the shared statement).
+    pub async fn prepare_private(
+        &mut self,
+        sql: &Arc<str>,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Result<Prepared, my::Packet>, BackendError> {
+        self.prepare_as(sql, timeout, max, false).await
+    }
+
+    async fn prepare_as(
+        &mut self,
+        sql: &Arc<str>,
+        timeout: Duration,
+        max: usize,
+        cache: bool,
+    ) -> Result<Result<Prepared, my::Packet>, BackendError> {
         let node = self.node.to_string();
         let io = |source| BackendError::Io {
             node: node.clone(),
@@ -85,7 +106,7 @@ impl MyConn {
                 })
             }
         };
-        if let Ok(p) = &r {
+        if let (Ok(p), true) = (&r, cache) {
             self.statements.insert(sql.clone(), p.ok.statement_id);
         }
         Ok(r)

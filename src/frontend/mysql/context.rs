@@ -145,4 +145,46 @@ impl MyContext {
         let conn = Box::pin(connect(&spec)).await?;
         Ok((lease, Box::new(conn)))
     }
+
+    /// Opens (or takes) a connection of `pools` for a login's (user, database): the primary
+    /// first, else any node that is up (a login must work while a failover runs). Err carries
+    /// the server's refusal (code, SQLSTATE, message), or 9001 when no node answers.
+    pub(super) async fn check_login(
+        &self,
+        pools: &[Arc<NodePool<MyConn>>],
+    ) -> Result<(), (u16, String, String)> {
+        let snap = self.state.load_full();
+        let primary = snap.primary().map(|p| p.id);
+        let order = primary.into_iter().chain(
+            snap.nodes
+                .iter()
+                .filter(|n| n.usable() && Some(n.id) != primary)
+                .map(|n| n.id),
+        );
+        for id in order {
+            let Some(pool) = pools.get(id) else { continue };
+            let incarnation = snap.nodes[id].incarnation;
+            match self.lease(pool, id, incarnation).await {
+                Ok((lease, conn)) => {
+                    lease.release(conn);
+                    return Ok(());
+                }
+                Err(LeaseError::Backend(BackendError::MySql {
+                    code,
+                    sql_state,
+                    message,
+                    ..
+                })) if !matches!(code, 1040 | 1053 | 1077) => {
+                    // The server refused this login or database: the same on every node.
+                    return Err((code, sql_state, message));
+                }
+                Err(LeaseError::Backend(e)) if e.node_unreachable() => {
+                    self.state.report_failure(id, &e.to_string());
+                }
+                Err(e) => return Err((super::NO_NODE, "08S01".to_string(), e.to_string())),
+            }
+        }
+        let msg = format!("no node of cluster {} can be reached", self.config.name);
+        Err((super::NO_NODE, "08S01".to_string(), msg))
+    }
 }

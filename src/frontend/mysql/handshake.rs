@@ -25,6 +25,8 @@ pub(super) struct Login {
     pub database: String,
     /// Sequence id of the proxy's next packet (the final OK).
     pub next_seq: u8,
+    /// The greeting's nonce: COM_CHANGE_USER answers are made with it.
+    pub nonce: Vec<u8>,
 }
 
 /// Why a handshake ended without a login; the message is for the client's ERR packet.
@@ -93,16 +95,25 @@ pub(super) async fn handshake(
         let result = refuse(&mut stream, p.next_seq(), 1043, "08S01", msg).await;
         return (Some(stream), result);
     };
-    if !buf.is_empty() {
-        // Bytes sent before the TLS handshake would be taken as if they came over TLS.
-        let e = HandshakeError::Protocol("data after the SSL request, before TLS".into());
-        return (Some(stream), Err(e));
-    }
     let MaybeTls::Plain(tcp) = stream else {
         let e = HandshakeError::Protocol("SSL request over TLS".into());
         return (Some(stream), Err(e));
     };
-    let mut stream = match acceptor.accept(tcp).await {
+    // The client does not wait for an answer to its SSL request: its ClientHello may already
+    // be in `buf`, and is handed to TLS before anything more is read from the socket.
+    let early = buf.split();
+    let accept = acceptor.accept_with(tcp, |tls| {
+        let mut rest: &[u8] = &early;
+        while !rest.is_empty() {
+            match tls.read_tls(&mut rest) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        // An error here is kept by the connection and ends the handshake below.
+        let _ = tls.process_new_packets();
+    });
+    let mut stream = match accept.await {
         Ok(tls) => MaybeTls::from(tls),
         Err(e) => return (None, Err(HandshakeError::Io(e))),
     };
@@ -177,6 +188,7 @@ async fn login(
         user,
         database,
         next_seq: seq,
+        nonce: nonce.to_vec(),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::handshake::{handshake, HandshakeError};
 use super::session::Session;
-use super::{err_payload, ok_payload, MyContext, NO_NODE};
+use super::{err_payload, ok_payload, MyContext};
 use crate::cluster::ReplicaPicker;
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
@@ -62,51 +62,9 @@ async fn client_task(ctx: Arc<MyContext>, tcp: TcpStream, id: u64) {
     };
     let mut tcp = stream;
     // The database (and the credentials towards the servers) are checked on a server before
-    // the client hears OK, so a wrong one is the server's own error at login: the primary
-    // first, else any node that is up (a login must work while a failover runs).
+    // the client hears OK, so a wrong one is the server's own error at login.
     let pools = ctx.session_pools(&login.user, &login.database);
-    let snap = ctx.state.load_full();
-    let primary = snap.primary().map(|p| p.id);
-    let order = primary.into_iter().chain(
-        snap.nodes
-            .iter()
-            .filter(|n| n.usable() && Some(n.id) != primary)
-            .map(|n| n.id),
-    );
-    let mut refusal = None;
-    let mut checked = false;
-    for id in order {
-        let incarnation = snap.nodes[id].incarnation;
-        match ctx.lease(&pools[id], id, incarnation).await {
-            Ok((lease, conn)) => {
-                lease.release(conn);
-                checked = true;
-                break;
-            }
-            Err(super::context::LeaseError::Backend(crate::backend::BackendError::MySql {
-                code,
-                sql_state,
-                message,
-                ..
-            })) if !matches!(code, 1040 | 1053 | 1077) => {
-                // The server refused this login or database: the same on every node.
-                refusal = Some((code, sql_state, message));
-                break;
-            }
-            Err(super::context::LeaseError::Backend(e)) if e.node_unreachable() => {
-                ctx.state.report_failure(id, &e.to_string());
-            }
-            Err(e) => {
-                refusal = Some((NO_NODE, "08S01".to_string(), e.to_string()));
-                break;
-            }
-        }
-    }
-    if !checked {
-        let (code, state, msg) = refusal.unwrap_or_else(|| {
-            let msg = format!("no node of cluster {} can be reached", ctx.config.name);
-            (NO_NODE, "08S01".to_string(), msg)
-        });
+    if let Err((code, state, msg)) = ctx.check_login(&pools).await {
         let err = my::encode_packet(login.next_seq, &err_payload(code, &state, &msg));
         let _ = tcp.write_all(&err).await;
         return;
@@ -139,6 +97,8 @@ async fn client_task(ctx: Arc<MyContext>, tcp: TcpStream, id: u64) {
         transaction_pooling,
         prepared: Default::default(),
         next_statement: 1,
+        cursors: Default::default(),
+        nonce: login.nonce,
         ryw_gtid: None,
         ryw_confirmed: vec![None; nodes],
         ryw_until: None,

@@ -2,9 +2,12 @@
 //! that routes each command to the primary or a replica and relays the response.
 
 mod context;
+mod cursor;
 mod handshake;
 mod link;
 mod listener;
+mod relay;
+mod reset;
 mod ryw;
 mod session;
 mod stmt;

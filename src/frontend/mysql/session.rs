@@ -4,7 +4,7 @@
 use super::link::MyLink;
 use super::vars::MyVars;
 use super::{err_payload, ok_payload, MyContext, CONNECTION_LOST, NO_NODE};
-use crate::backend::mysql::{MyConn, ResponseEnd, ResponseTracker};
+use crate::backend::mysql::MyConn;
 use crate::cluster::ReplicaPicker;
 use crate::net::{NetRead, NetWrite};
 use crate::pool::NodePool;
@@ -13,9 +13,6 @@ use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use switchyard_mysql::{self as my, Command, StatusFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Stop reading the server while this much waits for the client (backpressure).
-const HIGH_WATER: usize = 1 << 20;
 
 /// A logged-in MySQL client.
 pub(super) struct Session {
@@ -42,6 +39,10 @@ pub(super) struct Session {
     pub prepared: std::collections::HashMap<u32, super::stmt::ClientStatement>,
     /// The next statement id to give the client.
     pub next_statement: u32,
+    /// The greeting's nonce, which COM_CHANGE_USER answers are made with.
+    pub nonce: Vec<u8>,
+    /// Open server-side cursors, by the client's statement id: their connections stay held.
+    pub cursors: std::collections::HashMap<u32, super::cursor::Cursor>,
     /// Read-your-writes (lsn mode): GTID of the session's last committed write ("" when it
     /// could not be read: reads go to the primary until the next write).
     pub ryw_gtid: Option<String>,
@@ -90,8 +91,14 @@ impl Session {
                 Some(Command::COM_STMT_PREPARE) => self.stmt_prepare(p).await?,
                 Some(Command::COM_STMT_EXECUTE) => self.stmt_execute(p).await?,
                 Some(Command::COM_STMT_SEND_LONG_DATA) => self.stmt_long_data(&p),
-                Some(Command::COM_STMT_CLOSE) => self.stmt_close(&p),
+                Some(Command::COM_STMT_CLOSE) => self.stmt_close(&p).await,
                 Some(Command::COM_STMT_RESET) => self.stmt_reset(p).await?,
+                Some(Command::COM_STMT_FETCH) => self.stmt_fetch(p).await?,
+                Some(Command::COM_CHANGE_USER) => {
+                    if !self.change_user(p).await? {
+                        return Ok(());
+                    }
+                }
                 Some(Command::COM_INIT_DB) => {
                     let db = String::from_utf8_lossy(&p.payload[1..]).into_owned();
                     self.use_database(db, reply_seq).await?;
@@ -108,11 +115,7 @@ impl Session {
                 }
                 Some(Command::COM_FIELD_LIST) => self.field_list(p).await?,
                 Some(Command::COM_RESET_CONNECTION) => {
-                    self.vars.clear();
-                    if let Some(l) = self.links.iter_mut().flatten().next() {
-                        l.dirty = true;
-                    }
-                    self.pinned = None;
+                    self.reset_session();
                     let ok = ok_payload(self.status());
                     self.reply(reply_seq, &ok).await?;
                 }
@@ -422,133 +425,6 @@ impl Session {
         Ok(())
     }
 
-    /// Sends one framed command to `node` and relays its whole response. Some(true) when it
-    /// ended in OK/EOF, Some(false) on ERR (or a lost connection after part of the reply, which
-    /// the client is told about); None when the connection was lost before any reply and
-    /// `retryable`, so the caller may try elsewhere.
-    pub(super) async fn relay(
-        &mut self,
-        node: usize,
-        raw: Bytes,
-        retryable: bool,
-    ) -> std::io::Result<Option<bool>> {
-        self.relay_as(node, raw, retryable, false).await
-    }
-
-    /// `relay`, for a COM_FIELD_LIST answer when `field_list`.
-    pub(super) async fn relay_as(
-        &mut self,
-        node: usize,
-        raw: Bytes,
-        retryable: bool,
-        field_list: bool,
-    ) -> std::io::Result<Option<bool>> {
-        let max = self.ctx.general.max_message_bytes;
-        let Some(link) = self.links[node].as_mut() else {
-            return Ok(Some(false));
-        };
-        let MyLink {
-            conn, node_down, ..
-        } = link;
-        let incarnation = conn.incarnation;
-        let mut tracker = if field_list {
-            ResponseTracker::field_list(conn.capabilities)
-        } else {
-            ResponseTracker::new(conn.capabilities)
-        };
-        let mut last_seq = 0u8;
-        let mut forwarded = false;
-        let sent = async {
-            conn.writer.write_all(&raw).await?;
-            conn.writer.flush().await
-        }
-        .await;
-        let mut out = BytesMut::new();
-        let mut failure = sent.err().map(|e| e.to_string());
-        let mut result = None;
-        while failure.is_none() && result.is_none() {
-            match my::decode_packet(&mut conn.inbuf, max) {
-                Ok(Some(p)) => {
-                    last_seq = p.last_seq;
-                    out.extend_from_slice(&p.raw);
-                    match tracker.feed(&p.payload) {
-                        Some(ResponseEnd::Ok(status)) => {
-                            conn.status = status;
-                            if !status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
-                                result = Some(true);
-                            } else {
-                                tracker = ResponseTracker::new(conn.capabilities);
-                            }
-                        }
-                        Some(ResponseEnd::Err) => result = Some(false),
-                        None => {}
-                    }
-                    if out.len() >= HIGH_WATER {
-                        forwarded = true;
-                        self.client_w.write_all(&out).await?;
-                        out.clear();
-                    }
-                }
-                Ok(None) => {
-                    if !out.is_empty() {
-                        forwarded = true;
-                        self.client_w.write_all(&out).await?;
-                        self.client_w.flush().await?;
-                        out.clear();
-                    }
-                    // A hung server answers nothing: the node being declared down ends the wait.
-                    let read = tokio::select! {
-                        biased;
-                        r = conn.reader.read_buf(&mut conn.inbuf) => Some(r),
-                        _ = node_down.wait_for(|i| *i > incarnation) => None,
-                    };
-                    match read {
-                        Some(Ok(0)) => failure = Some("server closed the connection".into()),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => failure = Some(e.to_string()),
-                        None => failure = Some("the node was declared down".into()),
-                    }
-                }
-                Err(e) => failure = Some(format!("bad packet from server: {e}")),
-            }
-        }
-        if let Some(why) = failure {
-            let name = self
-                .ctx
-                .state
-                .load()
-                .node(node)
-                .map_or_else(String::new, |n| n.name.clone());
-            tracing::warn!(session = self.id, node = %name, "server connection lost: {why}");
-            self.links[node] = None;
-            if self.txn_node == Some(node) {
-                self.txn_node = None;
-            }
-            self.pinned = None;
-            if !forwarded && out.is_empty() && retryable {
-                return Ok(None);
-            }
-            out.extend_from_slice(&my::encode_packet(
-                last_seq.wrapping_add(1),
-                &err_payload(
-                    CONNECTION_LOST,
-                    "HY000",
-                    &format!("Lost connection to server {name} during query ({why})"),
-                ),
-            ));
-            self.client_w.write_all(&out).await?;
-            self.client_w.flush().await?;
-            return Ok(Some(false));
-        }
-        self.client_w.write_all(&out).await?;
-        self.client_w.flush().await?;
-        let status = link.conn.status;
-        let in_trans = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
-        self.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        self.txn_node = in_trans.then_some(node);
-        Ok(result)
-    }
-
     /// Records what a successful statement changed in the session.
     fn apply_effects(&mut self, node: usize, c: &crate::route::Classification, text: &str) {
         let mut changed = false;
@@ -595,6 +471,10 @@ impl Session {
     /// Under transaction pooling, gives an idle, unpinned connection back to its pool.
     pub(super) fn maybe_release(&mut self, node: usize) {
         if !self.transaction_pooling || self.pinned.is_some() || self.txn_node.is_some() {
+            return;
+        }
+        if self.cursors.values().any(|c| c.node == node) {
+            // Its open cursor lives on this connection.
             return;
         }
         if let Some(l) = self.links[node].take() {

@@ -2,6 +2,7 @@
 //! each statement is prepared on demand on whichever server connection runs it (reads on
 //! replicas, writes on the primary), and executes are rewritten for that server's id.
 
+use super::cursor::CURSOR_TYPE_READ_ONLY;
 use super::session::{lease_error, Session, Target};
 use super::{err_payload, CONNECTION_LOST};
 use crate::backend::mysql::{bound_types, execute_payload};
@@ -113,9 +114,12 @@ impl Session {
                 format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
             return self.reply(seq, &err_payload(1243, "HY000", &msg)).await;
         };
-        if p.payload.get(5).is_some_and(|flags| *flags != 0) {
-            let msg = "switchyard does not support server-side cursors (COM_STMT_FETCH) yet";
-            return self.reply(seq, &err_payload(1235, "42000", msg)).await;
+        let flags = p.payload.get(5).copied().unwrap_or(0);
+        let wants_cursor = flags & CURSOR_TYPE_READ_ONLY != 0;
+        if flags & !CURSOR_TYPE_READ_ONLY != 0 {
+            let msg =
+                format!("switchyard supports read-only cursors only (execute flags 0x{flags:02x})");
+            return self.reply(seq, &err_payload(1235, "42000", &msg)).await;
         }
         if let Some(t) = bound_types(&p.payload, st.params) {
             st.types = Some(Bytes::copy_from_slice(t));
@@ -124,9 +128,10 @@ impl Session {
         let class = st.class.clone();
         let long_data = std::mem::take(&mut st.long_data);
         st.long_data_bytes = 0;
+        let wants_primary = st.wants_primary;
         let mut target = match (
-            self.txn_node,
-            st.wants_primary || self.pinned.is_some() || !self.autocommit,
+            self.txn_node.or_else(|| self.cursor_node(id)),
+            wants_primary || self.pinned.is_some() || !self.autocommit,
         ) {
             (Some(n), _) => Target::Node(n),
             (None, true) => Target::Primary,
@@ -156,27 +161,50 @@ impl Session {
             let Some(link) = self.links[node].as_mut() else {
                 continue;
             };
-            let server_id = match link.conn.statements.get(&sql) {
-                Some(id) => *id,
-                None => match link.conn.prepare(&sql, timeout, max).await {
-                    Ok(Ok(prepared)) => prepared.ok.statement_id,
-                    Ok(Err(err)) => {
-                        // It prepared once; here it fails (a missing table on a replica...).
-                        let err = err.payload.clone();
-                        self.maybe_release(node);
-                        return self.reply(seq, &err).await;
-                    }
-                    Err(e) => {
-                        self.links[node] = None;
-                        if retryable {
-                            continue;
+            // A cursor of this statement already open here keeps its server statement (the
+            // execute closes it and opens the new one); a cursor while another client
+            // statement's cursor holds the shared server statement gets a private one.
+            let own = self.cursors.get(&id).filter(|c| c.node == node);
+            let shared = link.conn.statements.get(&sql).copied();
+            let busy = |sid: u32| {
+                self.cursors
+                    .values()
+                    .any(|c| c.node == node && c.server_id == sid)
+            };
+            let reuse = match (own, shared) {
+                (Some(c), _) => Some((c.server_id, c.owned)),
+                (None, Some(sid)) if !(wants_cursor && busy(sid)) => Some((sid, false)),
+                _ => None,
+            };
+            let (server_id, owned) = match reuse {
+                Some(r) => r,
+                None => {
+                    let private = shared.is_some();
+                    let prepared = if private {
+                        link.conn.prepare_private(&sql, timeout, max).await
+                    } else {
+                        link.conn.prepare(&sql, timeout, max).await
+                    };
+                    match prepared {
+                        Ok(Ok(prepared)) => (prepared.ok.statement_id, private),
+                        Ok(Err(err)) => {
+                            // It prepared once; here it fails (a missing table on a replica...).
+                            let err = err.payload.clone();
+                            self.maybe_release(node);
+                            return self.reply(seq, &err).await;
                         }
-                        let msg = format!("Lost connection to server during execute ({e})");
-                        return self
-                            .reply(seq, &err_payload(CONNECTION_LOST, "HY000", &msg))
-                            .await;
+                        Err(e) => {
+                            self.links[node] = None;
+                            if retryable {
+                                continue;
+                            }
+                            let msg = format!("Lost connection to server during execute ({e})");
+                            return self
+                                .reply(seq, &err_payload(CONNECTION_LOST, "HY000", &msg))
+                                .await;
+                        }
                     }
-                },
+                }
             };
             for (param, data) in &long_data {
                 let mut cmd = vec![my::Command::COM_STMT_SEND_LONG_DATA as u8];
@@ -205,6 +233,7 @@ impl Session {
                     if ok && self.committed_write(node, Some(&class)) {
                         self.note_write(node).await;
                     }
+                    self.note_cursor(id, node, server_id, owned).await;
                     self.maybe_release(node);
                     return Ok(());
                 }
@@ -246,19 +275,31 @@ impl Session {
         st.long_data.push((param, data));
     }
 
-    /// COM_STMT_CLOSE: the client's id is forgotten; server copies stay for reuse. No reply.
-    pub(super) fn stmt_close(&mut self, p: &my::Packet) {
+    /// COM_STMT_CLOSE: the client's id is forgotten; server copies stay for reuse (an open
+    /// cursor of it is closed there). No reply.
+    pub(super) async fn stmt_close(&mut self, p: &my::Packet) {
         if let Ok(id) = my::statement_id(&p.payload) {
             self.prepared.remove(&id);
+            // A failure already dropped the connection; nothing to tell a client expecting no reply.
+            let _ = self.close_cursor(id, false).await;
         }
     }
 
     /// COM_STMT_RESET: drops the statement's pending long data; answered by the proxy.
     pub(super) async fn stmt_reset(&mut self, p: my::Packet) -> std::io::Result<()> {
         let seq = p.next_seq();
-        let known = my::statement_id(&p.payload)
-            .ok()
-            .and_then(|id| self.prepared.get_mut(&id));
+        let id = my::statement_id(&p.payload).ok();
+        if let Some(id) = id.filter(|id| self.prepared.contains_key(id)) {
+            if let Some(st) = self.prepared.get_mut(&id) {
+                st.long_data.clear();
+                st.long_data_bytes = 0;
+            }
+            // An open cursor is closed by the server, whose answer the client gets.
+            if self.cursors.contains_key(&id) && self.close_cursor(id, true).await? {
+                return Ok(());
+            }
+        }
+        let known = id.and_then(|id| self.prepared.get_mut(&id));
         match known {
             Some(st) => {
                 st.long_data.clear();

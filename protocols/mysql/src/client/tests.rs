@@ -214,3 +214,32 @@ fn statement_id_rewrite_works_on_raw_wire_bytes() {
     );
     assert_eq!(&raw[..], &[5, 0, 0, 0, 0x19, 10, 0, 0, 0]);
 }
+
+#[test]
+fn change_user_parses_what_mysql_common_sends() {
+    use mysql_common::packets::{AuthPlugin, ComChangeUser, ComChangeUserMoreData};
+    use mysql_common::proto::MySerialize;
+    let packet = ComChangeUser::new()
+        .with_user(Some(&b"bob"[..]))
+        .with_auth_plugin_data(Some(&[7u8; 20][..]))
+        .with_database(Some(&b"app"[..]))
+        .with_more_data(Some(
+            ComChangeUserMoreData::new(45).with_auth_plugin(Some(AuthPlugin::MysqlNativePassword)),
+        ));
+    let mut bytes = Vec::new();
+    packet.serialize(&mut bytes);
+    let cu = ChangeUser::parse(&bytes).expect("parse");
+    assert_eq!(cu.username, b"bob");
+    assert_eq!(cu.auth_response, [7u8; 20]);
+    assert_eq!(cu.database, b"app");
+    assert_eq!(cu.charset, Some(45));
+    assert_eq!(
+        cu.auth_plugin_name.as_deref(),
+        Some(&b"mysql_native_password"[..])
+    );
+    // Old clients stop after the user and response; truncated responses are malformed.
+    let short = ChangeUser::parse(b"\x11bob\x00\x00").expect("short form");
+    assert!(short.database.is_empty() && short.charset.is_none());
+    assert!(ChangeUser::parse(b"\x11bob\x00\x14abc").is_err());
+    assert!(ChangeUser::parse(b"\x03select").is_err());
+}
