@@ -231,3 +231,77 @@ async fn change_user_and_reset_connection_from_mysql_async() {
     // The proxy keeps serving new clients.
     assert_eq!(mariadb(&p, "app", "app", "SELECT 1").as_deref(), Ok("1"));
 }
+
+/// Runs the mariadb CLI with LOCAL INFILE enabled on the client side.
+fn mariadb_infile(p: &MyProxy, sql: &str) -> Result<String, String> {
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "--protocol=TCP", "-h", "127.0.0.1"])
+        .arg(format!("-P{}", p.addr.port()))
+        .args([
+            "-uapp",
+            "-papp",
+            "--local-infile=1",
+            "-N",
+            "-B",
+            "app",
+            "-e",
+            sql,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mariadb");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+#[test]
+fn load_data_local_infile_is_refused_unless_enabled() {
+    let maria = bed();
+    // 200,000 rows, about 5 MB: many packets from the client, streamed to the primary.
+    let rows = 200_000;
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("local_infile.csv");
+    let text: String = (1..=rows).map(|i| format!("{i},row-{i:010}\n")).collect();
+    std::fs::write(&file, text).expect("write the data file");
+    let load = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE li FIELDS TERMINATED BY ','",
+        file.display()
+    );
+    mariadb(
+        &proxy(),
+        "app",
+        "app",
+        "CREATE TABLE IF NOT EXISTS li (id INT PRIMARY KEY, v VARCHAR(20)); TRUNCATE li",
+    )
+    .expect("table");
+
+    let off = proxy();
+    let err = mariadb_infile(&off, &load).expect_err("refused by default");
+    println!("local_infile off: {err}");
+    assert!(
+        err.contains("1148") && err.contains("local_infile = true"),
+        "{err}"
+    );
+
+    let on = start_mysql_proxy(&mysql_config_for(maria, &[1, 1], "local_infile = true"));
+    mariadb_infile(&on, &load).expect("LOAD DATA LOCAL INFILE through the proxy");
+    let expected_sum: u64 = (1..=rows as u64).sum();
+    // It ran on the primary, every row, and replicates like any write.
+    assert_eq!(
+        maria
+            .mysql(0, "SELECT count(*), sum(id) FROM li")
+            .expect("primary"),
+        format!("{rows}\t{expected_sum}")
+    );
+    maria
+        .wait_replicas_caught_up(Duration::from_secs(30))
+        .expect("replicated");
+    // The session is usable after the file, and so is the proxy.
+    assert_eq!(
+        mariadb_infile(&on, "SELECT 1; TRUNCATE li").as_deref(),
+        Ok("1")
+    );
+    let _ = std::fs::remove_file(&file);
+}

@@ -105,6 +105,10 @@ pub struct ClusterConfig {
     /// Extra functions (lowercase names) whose calls force the primary, besides the built-in list.
     #[serde(default)]
     pub side_effect_functions: Vec<String>,
+    /// MySQL: let clients run LOAD DATA LOCAL INFILE (their file is streamed to the primary).
+    /// Off by default: such statements get error 1148 saying how to enable it.
+    #[serde(default)]
+    pub local_infile: bool,
     /// User the health monitor logs in as. Default: the first user.
     #[serde(default)]
     pub monitor_user: Option<String>,

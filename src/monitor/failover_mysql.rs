@@ -28,6 +28,7 @@ async fn admin(config: &ClusterConfig, id: usize) -> Result<MyConn, FailoverErro
         timeout: config.health_check_timeout,
         max_packet: 1 << 20,
         incarnation: 0,
+        local_infile: false,
     };
     connect(&spec).await.map_err(|e| FailoverError::Node {
         node: name,

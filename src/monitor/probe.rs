@@ -155,6 +155,7 @@ impl Prober {
                 timeout,
                 max_packet: max,
                 incarnation: 0,
+                local_infile: false,
             };
             self.mysql = Some(
                 crate::backend::mysql::connect(&spec)

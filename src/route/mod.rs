@@ -184,6 +184,8 @@ pub enum Reason {
     ExplainAnalyzeWrite,
     /// Creates session state that pins the client (see [`Effect::Pin`]).
     Pinned,
+    /// MySQL LOAD DATA / LOAD XML LOCAL INFILE: the client sends a file of its own.
+    LocalInfile,
 }
 
 impl Reason {
@@ -205,6 +207,7 @@ impl Reason {
             Reason::Ddl => "ddl",
             Reason::Cursor => "cursor",
             Reason::Session => "session",
+            Reason::LocalInfile => "local-infile",
             Reason::Unknown => "unknown",
             Reason::ForUpdate => "for-update",
             Reason::SelectInto => "select-into",

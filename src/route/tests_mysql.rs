@@ -197,6 +197,20 @@ fn reads_and_their_negatives() {
 }
 
 #[test]
+fn local_infile_is_told_apart() {
+    writes(
+        Reason::LocalInfile,
+        &[
+            "LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t",
+            "load data low_priority local infile 'x' into table t",
+            "LOAD DATA CONCURRENT LOCAL INFILE 'x' INTO TABLE t",
+            "LOAD XML LOCAL INFILE 'x' INTO TABLE t",
+            "/* hi */ LOAD DATA LOCAL INFILE 'x' INTO TABLE t",
+        ],
+    );
+}
+
+#[test]
 fn writes_by_rule() {
     writes(
         Reason::ForUpdate,
@@ -246,6 +260,7 @@ fn writes_by_rule() {
             "UPDATE t SET a := 1",
             "DELETE FROM t",
             "LOAD DATA INFILE 'x' INTO TABLE t",
+            "LOAD XML INFILE 'x' INTO TABLE t",
             "CALL p()",
             "DO 1",
             "BEGIN NOT ATOMIC SELECT 1; SELECT 2; END",

@@ -82,6 +82,8 @@ pub struct MyConnectSpec<'a> {
     pub max_packet: usize,
     /// The node's current incarnation.
     pub incarnation: u64,
+    /// Offer CLIENT_LOCAL_FILES (the cluster allows LOAD DATA LOCAL INFILE).
+    pub local_infile: bool,
 }
 
 /// Opens and authenticates a server connection within `spec.timeout`.
@@ -116,7 +118,11 @@ async fn connect_inner(spec: &MyConnectSpec<'_>) -> Result<MyConn, BackendError>
         return Err(server_error(spec.name, &greeting.payload));
     }
     let hello = my::HandshakeV10::parse(&greeting.payload).map_err(|e| proto(e.to_string()))?;
-    let mut caps = proxy_capabilities() & hello.capabilities;
+    let mut offered = proxy_capabilities();
+    if spec.local_infile {
+        offered |= CapabilityFlags::CLIENT_LOCAL_FILES;
+    }
+    let mut caps = offered & hello.capabilities;
     if spec.database.is_empty() {
         caps.remove(CapabilityFlags::CLIENT_CONNECT_WITH_DB);
     }
@@ -305,6 +311,13 @@ impl MyConn {
                         tracker = ResponseTracker::new(self.capabilities);
                     }
                     Some(ResponseEnd::Err) => return Err(server_error(&node, &p.payload)),
+                    Some(ResponseEnd::LocalInfile) => {
+                        // Never invited here (the proxy's own statements read no files).
+                        return Err(BackendError::Protocol {
+                            node: node.clone(),
+                            reason: "unexpected LOCAL INFILE request".into(),
+                        });
+                    }
                     None => {}
                 }
             }
@@ -394,6 +407,13 @@ impl MyConn {
                         tracker = ResponseTracker::new(self.capabilities);
                     }
                     Some(ResponseEnd::Err) => return Err(server_error(&node, &p.payload)),
+                    Some(ResponseEnd::LocalInfile) => {
+                        // Never invited here (the proxy's own statements read no files).
+                        return Err(BackendError::Protocol {
+                            node: node.clone(),
+                            reason: "unexpected LOCAL INFILE request".into(),
+                        });
+                    }
                     None => {}
                 }
             }

@@ -11,6 +11,9 @@ pub enum ResponseEnd {
     Ok(StatusFlags),
     /// ERR: the response is over.
     Err,
+    /// A LOCAL INFILE request (0xFB + file name): the client's file must follow, then the
+    /// server answers with OK or ERR (track that with a new tracker).
+    LocalInfile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +58,9 @@ impl ResponseTracker {
         match self.state {
             State::Start => match head {
                 Some(my::OK_HEADER) => Some(ResponseEnd::Ok(ok_status(payload, self.caps))),
-                // A LOCAL INFILE request is never invited (no CLIENT_LOCAL_FILES); the server
-                // cannot send one, so anything else is a column count.
+                // 0xFB is NULL as a length-encoded integer: never a column count.
+                Some(0xFB) => Some(ResponseEnd::LocalInfile),
+                // Anything else is a column count.
                 _ => {
                     let n = my::read_lenenc_int(payload).map(|(n, _)| n).unwrap_or(0);
                     self.state = if n == 0 {
@@ -176,6 +180,12 @@ mod tests {
         assert_eq!(t.feed(b"\x03def"), None);
         let open = StatusFlags::SERVER_STATUS_AUTOCOMMIT | StatusFlags::SERVER_STATUS_CURSOR_EXISTS;
         assert_eq!(t.feed(&eof(open)), Some(ResponseEnd::Ok(open)));
+    }
+
+    #[test]
+    fn a_local_infile_request_is_told_apart() {
+        let mut t = ResponseTracker::new(caps());
+        assert_eq!(t.feed(b"\xfb/tmp/data.csv"), Some(ResponseEnd::LocalInfile));
     }
 
     #[test]

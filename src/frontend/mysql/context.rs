@@ -141,6 +141,7 @@ impl MyContext {
             timeout: self.general.connect_timeout,
             max_packet: self.general.max_message_bytes,
             incarnation: n.incarnation,
+            local_infile: self.config.local_infile,
         };
         let conn = Box::pin(connect(&spec)).await?;
         Ok((lease, Box::new(conn)))

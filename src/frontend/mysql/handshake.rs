@@ -65,6 +65,9 @@ pub(super) async fn handshake(
     if ctx.tls_acceptor.is_some() {
         capabilities |= CapabilityFlags::CLIENT_SSL;
     }
+    if ctx.config.local_infile {
+        capabilities |= CapabilityFlags::CLIENT_LOCAL_FILES;
+    }
     let greeting = my::HandshakeV10 {
         server_version: SERVER_VERSION.to_vec(),
         connection_id: u32::try_from(id % u64::from(u32::MAX)).unwrap_or(0),

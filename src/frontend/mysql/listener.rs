@@ -99,6 +99,7 @@ async fn client_task(ctx: Arc<MyContext>, tcp: TcpStream, id: u64) {
         next_statement: 1,
         cursors: Default::default(),
         nonce: login.nonce,
+        infile_allowed: false,
         ryw_gtid: None,
         ryw_confirmed: vec![None; nodes],
         ryw_until: None,

@@ -73,6 +73,28 @@ impl Session {
                             }
                         }
                         Some(ResponseEnd::Err) => result = Some(false),
+                        Some(ResponseEnd::LocalInfile) if self.infile_allowed => {
+                            // The request goes to the client; its file comes back through.
+                            forwarded = true;
+                            self.client_w.write_all(&out).await?;
+                            self.client_w.flush().await?;
+                            out.clear();
+                            let streamed =
+                                stream_local_file(&mut self.client_r, &mut self.cin, conn, max)
+                                    .await;
+                            match streamed {
+                                Ok(()) => tracker = ResponseTracker::new(conn.capabilities),
+                                Err(InfileError::Server(e)) => failure = Some(e),
+                                Err(InfileError::Client(e)) => {
+                                    // The server waits for the rest of a file: unusable.
+                                    self.links[node] = None;
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        Some(ResponseEnd::LocalInfile) => {
+                            failure = Some("unexpected LOCAL INFILE request from the server".into())
+                        }
                         None => {}
                     }
                     if out.len() >= HIGH_WATER {
@@ -140,5 +162,68 @@ impl Session {
         self.autocommit = status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
         self.txn_node = in_trans.then_some(node);
         Ok(result)
+    }
+}
+
+/// A client that stops sending its LOCAL INFILE data for this long is dropped.
+const INFILE_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why streaming a client's file to the server stopped.
+enum InfileError {
+    /// The client went away, stalled or sent a malformed packet: it is dropped.
+    Client(std::io::Error),
+    /// Writing to the server failed.
+    Server(String),
+}
+
+/// Streams the client's LOCAL INFILE packets to the server as they come (bounded: one
+/// packet at a time), up to and including the empty packet that ends the file.
+async fn stream_local_file(
+    client_r: &mut crate::net::NetRead,
+    cin: &mut BytesMut,
+    conn: &mut crate::backend::mysql::MyConn,
+    max: usize,
+) -> Result<(), InfileError> {
+    loop {
+        match my::decode_packet(cin, max) {
+            Ok(Some(p)) => {
+                conn.writer
+                    .write_all(&p.raw)
+                    .await
+                    .map_err(|e| InfileError::Server(e.to_string()))?;
+                if p.payload.is_empty() {
+                    return conn
+                        .writer
+                        .flush()
+                        .await
+                        .map_err(|e| InfileError::Server(e.to_string()));
+                }
+            }
+            Ok(None) => {
+                conn.writer
+                    .flush()
+                    .await
+                    .map_err(|e| InfileError::Server(e.to_string()))?;
+                match tokio::time::timeout(INFILE_STALL, client_r.read_buf(cin)).await {
+                    Ok(Ok(0)) => {
+                        let e = std::io::ErrorKind::UnexpectedEof.into();
+                        return Err(InfileError::Client(e));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(InfileError::Client(e)),
+                    Err(_) => {
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the client stopped sending its LOCAL INFILE data",
+                        );
+                        return Err(InfileError::Client(e));
+                    }
+                }
+            }
+            Err(e) => {
+                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+                return Err(InfileError::Client(e));
+            }
+        }
     }
 }

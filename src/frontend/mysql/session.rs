@@ -39,6 +39,9 @@ pub(super) struct Session {
     pub prepared: std::collections::HashMap<u32, super::stmt::ClientStatement>,
     /// The next statement id to give the client.
     pub next_statement: u32,
+    /// Set while a LOAD DATA LOCAL INFILE the cluster allows runs: the server may ask for the
+    /// client's file (any other request for one is a protocol error).
+    pub infile_allowed: bool,
     /// The greeting's nonce, which COM_CHANGE_USER answers are made with.
     pub nonce: Vec<u8>,
     /// Open server-side cursors, by the client's statement id: their connections stay held.
@@ -238,6 +241,34 @@ impl Session {
         let reply_seq = p.next_seq();
         let text = std::str::from_utf8(&p.payload[1..]).ok();
         let class = text.map(|t| crate::route::classify_mysql(t, &self.ctx.classify));
+        let local_infile = class.as_ref().is_some_and(|c| {
+            c.statements
+                .iter()
+                .any(|s| s.reason == crate::route::Reason::LocalInfile)
+        });
+        if local_infile && !self.ctx.config.local_infile {
+            let msg = format!(
+                "LOAD DATA LOCAL INFILE is disabled on switchyard cluster {} (set local_infile = true in its config to allow it)",
+                self.ctx.config.name
+            );
+            return self
+                .reply(reply_seq, &err_payload(1148, "42000", &msg))
+                .await;
+        }
+        self.infile_allowed = local_infile;
+        let done = self.routed_query(&p, text, class).await;
+        self.infile_allowed = false;
+        done
+    }
+
+    /// The routing and relaying part of `query`.
+    async fn routed_query(
+        &mut self,
+        p: &my::Packet,
+        text: Option<&str>,
+        class: Option<crate::route::Classification>,
+    ) -> std::io::Result<()> {
+        let reply_seq = p.next_seq();
         let mut target = self.target(class.as_ref());
         target = self.ryw_target(target);
         if let Some(why) = class.as_ref().and_then(|c| c.pins()) {

@@ -212,6 +212,15 @@ impl<'t, 'a> Stmt<'t, 'a> {
             "execute" => Shape::pin("sql prepare", Reason::Pinned, Kind::Other),
             "create" => self.create(lo, hi),
             "drop" if next("prepare") => Shape::pin("sql prepare", Reason::Pinned, Kind::Control),
+            "load"
+                if (next("data") || next("xml"))
+                    && (self.word(lo + 2, "local")
+                        || (self.word(lo + 2, "low_priority")
+                            || self.word(lo + 2, "concurrent"))
+                            && self.word(lo + 3, "local")) =>
+            {
+                Shape::write(Reason::LocalInfile, Kind::Other)
+            }
             "insert" | "replace" | "update" | "delete" | "load" | "call" | "do" | "truncate" => {
                 Shape::write(Reason::Write, Kind::Other)
             }
