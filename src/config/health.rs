@@ -44,6 +44,8 @@ pub struct FailoverConfig {
     #[serde(default = "default_after", with = "humantime_serde")]
     pub after: Duration,
     /// How long new write transactions wait for a primary before failing. Default 30s.
+    /// MySQL promote mode also gives the chosen replica half of it (at least 1 s) to apply
+    /// what it received before promoting it.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// Superuser that promotes and re-points (pg_promote, ALTER SYSTEM, slots). Default: the

@@ -1,7 +1,11 @@
-//! Promote mode for MySQL/MariaDB: the replica with the most advanced GTID position is
-//! promoted (STOP SLAVE, RESET SLAVE ALL, SET GLOBAL read_only = 0), the others are re-pointed
-//! with CHANGE MASTER TO ... MASTER_USE_GTID = slave_pos, and a returning old primary is set
-//! read_only so nothing writes to it by accident.
+//! Promote mode for MySQL/MariaDB. The replica that RECEIVED the most (`Gtid_IO_Pos`, what
+//! its IO thread wrote to the relay log, which with semi-synchronous replication includes
+//! every acknowledged commit) is chosen; its IO thread is stopped and its SQL thread given a
+//! bounded time to apply everything received (MASTER_GTID_WAIT), and only then is it
+//! promoted (STOP SLAVE, RESET SLAVE ALL, SET GLOBAL read_only = 0): RESET SLAVE ALL throws
+//! the relay log away, and with it whatever was received but not yet applied. The others are
+//! re-pointed with CHANGE MASTER TO ... MASTER_USE_GTID = slave_pos, and a returning old
+//! primary is set read_only so nothing writes to it by accident.
 
 use super::failover::FailoverError;
 use super::ProbeError;
@@ -9,9 +13,14 @@ use crate::backend::mysql::{connect, MyConn, MyConnectSpec};
 use crate::cluster::events::EventKind;
 use crate::cluster::{ClusterState, Health, Role};
 use crate::config::ClusterConfig;
+use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use switchyard_mysql::Command;
+
+/// One MASTER_GTID_WAIT call waits at most this long, so that a SQL thread that stops on an
+/// error is noticed within a second instead of at the end of the whole catch-up budget.
+const CATCH_UP_STEP: Duration = Duration::from_secs(1);
 
 /// An admin connection to node `id` (failover user, else the monitor user).
 async fn admin(config: &ClusterConfig, id: usize) -> Result<MyConn, FailoverError> {
@@ -48,12 +57,51 @@ async fn run(
         cmd.extend_from_slice(sql.as_bytes());
         conn.run(&cmd, config.health_check_timeout, 1 << 20)
             .await
-            .map_err(|e| FailoverError::Node {
-                node: name.to_string(),
-                source: ProbeError::MySql(Box::new(e)),
-            })?;
+            .map_err(node_err(name))?;
     }
     Ok(())
+}
+
+fn node_err(name: &str) -> impl FnOnce(crate::backend::BackendError) -> FailoverError + '_ {
+    move |e| FailoverError::Node {
+        node: name.to_string(),
+        source: ProbeError::MySql(Box::new(e)),
+    }
+}
+
+/// The first column of the first row of `sql` ("" for no row or NULL), within `timeout`.
+async fn scalar(
+    conn: &mut MyConn,
+    name: &str,
+    sql: &str,
+    timeout: Duration,
+) -> Result<String, FailoverError> {
+    let row = conn
+        .query_row(sql, timeout, 1 << 20)
+        .await
+        .map_err(node_err(name))?;
+    Ok(row
+        .and_then(|r| r.into_iter().next())
+        .and_then(|(_, v)| v)
+        .unwrap_or_default())
+}
+
+/// `SHOW SLAVE STATUS` as column -> value (NULL as ""); empty when the node replicates from
+/// nothing.
+async fn slave_status(
+    config: &ClusterConfig,
+    conn: &mut MyConn,
+    name: &str,
+) -> Result<HashMap<String, String>, FailoverError> {
+    let row = conn
+        .query_row("SHOW SLAVE STATUS", config.health_check_timeout, 1 << 20)
+        .await
+        .map_err(node_err(name))?;
+    Ok(row
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 /// A GTID position ("0-1-100,1-2-7") as sequence number per domain.
@@ -69,7 +117,198 @@ pub fn parse_gtid_pos(text: &str) -> HashMap<u32, u64> {
         .collect()
 }
 
-/// Promotes the most advanced healthy replica in place of `old`; returns its id.
+/// Per domain, the larger sequence number of `a` and `b`.
+fn gtid_max(a: &HashMap<u32, u64>, b: &HashMap<u32, u64>) -> HashMap<u32, u64> {
+    let mut out = a.clone();
+    for (&domain, &seq) in b {
+        let e = out.entry(domain).or_insert(0);
+        *e = (*e).max(seq);
+    }
+    out
+}
+
+/// Orders two GTID positions domain by domain: one that has reached the other in every
+/// domain and gone past it in one is ahead. Positions each ahead in some domain have
+/// diverged (writes on both sides of an earlier split, or two independent writers): then
+/// the one holding more transactions in total counts as ahead, the best guess there is
+/// without an operator.
+pub fn compare_gtid(a: &HashMap<u32, u64>, b: &HashMap<u32, u64>) -> Ordering {
+    let seq = |m: &HashMap<u32, u64>, d: &u32| m.get(d).copied().unwrap_or(0);
+    let (mut a_ahead, mut b_ahead) = (false, false);
+    for d in a.keys().chain(b.keys()) {
+        match seq(a, d).cmp(&seq(b, d)) {
+            Ordering::Greater => a_ahead = true,
+            Ordering::Less => b_ahead = true,
+            Ordering::Equal => {}
+        }
+    }
+    match (a_ahead, b_ahead) {
+        (false, false) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (true, true) => a.values().sum::<u64>().cmp(&b.values().sum::<u64>()),
+    }
+}
+
+/// Transactions `target` holds beyond `applied`, summed over domains.
+fn transactions_behind(applied: &HashMap<u32, u64>, target: &HashMap<u32, u64>) -> u64 {
+    target
+        .iter()
+        .map(|(d, &seq)| seq.saturating_sub(applied.get(d).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// `SELECT MASTER_GTID_WAIT('<pos>', <seconds>)`; None when `pos` is empty or holds anything
+/// but digits, '-', ',' and spaces (it is spliced into SQL as a literal).
+fn gtid_wait_sql(pos: &str, wait: Duration) -> Option<String> {
+    let pos: String = pos.chars().filter(|c| !c.is_whitespace()).collect();
+    if pos.is_empty()
+        || !pos
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == ',')
+    {
+        return None;
+    }
+    Some(format!(
+        "SELECT MASTER_GTID_WAIT('{pos}', {:.3})",
+        wait.as_secs_f64()
+    ))
+}
+
+/// How long the chosen replica may spend applying what it received before it is promoted
+/// anyway: half of `failover.timeout` (at least a second), so that writes that began
+/// waiting for a primary when the failover started still find one before they give up.
+fn catch_up_budget(failover_timeout: Duration) -> Duration {
+    (failover_timeout / 2).max(Duration::from_secs(1))
+}
+
+/// A replica that could be promoted, as it answered just now.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: usize,
+    /// Per domain, the larger of what its IO thread received (`Gtid_IO_Pos`) and what it
+    /// applied or wrote itself (`@@gtid_current_pos`): everything it can serve once promoted.
+    received: HashMap<u32, u64>,
+    /// `@@gtid_current_pos`.
+    applied: HashMap<u32, u64>,
+}
+
+/// Candidate order: most received, then most applied (less to catch up before the
+/// promotion), then the lower node id, so the choice is stable.
+fn rank(a: &Candidate, b: &Candidate) -> Ordering {
+    compare_gtid(&a.received, &b.received)
+        .then_with(|| compare_gtid(&a.applied, &b.applied))
+        .then_with(|| b.id.cmp(&a.id))
+}
+
+/// Asks replica `id` what it received and applied.
+async fn ask_candidate(
+    config: &ClusterConfig,
+    id: usize,
+    name: &str,
+) -> Result<(Candidate, String, String), FailoverError> {
+    let mut c = admin(config, id).await?;
+    let status = slave_status(config, &mut c, name).await?;
+    let io_pos = status.get("Gtid_IO_Pos").cloned().unwrap_or_default();
+    let current = scalar(
+        &mut c,
+        name,
+        "SELECT @@gtid_current_pos",
+        config.health_check_timeout,
+    )
+    .await?;
+    let applied = parse_gtid_pos(&current);
+    let candidate = Candidate {
+        id,
+        received: gtid_max(&parse_gtid_pos(&io_pos), &applied),
+        applied,
+    };
+    Ok((candidate, io_pos, current))
+}
+
+/// With the chosen replica's IO thread stopped, lets its SQL thread apply everything the IO
+/// thread received (`Gtid_IO_Pos`, read again now that it can no longer move), waiting with
+/// MASTER_GTID_WAIT for at most [`catch_up_budget`]. Returns a note for the event record.
+///
+/// On timeout, or when the SQL thread stops on an error, the promotion goes on and what was
+/// not applied is logged as a warning (how many transactions, the GTID positions): promote
+/// mode is asked for availability, and a SQL thread that cannot apply (an error, a
+/// MASTER_DELAY) would otherwise leave the cluster without a primary for good. The missing
+/// transactions are still in the old primary's binary log for an operator to recover.
+async fn catch_up(
+    config: &ClusterConfig,
+    state: &ClusterState,
+    conn: &mut MyConn,
+    name: &str,
+) -> Result<String, FailoverError> {
+    let status = slave_status(config, conn, name).await?;
+    let target = status.get("Gtid_IO_Pos").cloned().unwrap_or_default();
+    let target_map = parse_gtid_pos(&target);
+    if target_map.is_empty() {
+        return Ok("nothing received beyond what was applied".into());
+    }
+    let started = Instant::now();
+    let budget = catch_up_budget(config.failover.timeout);
+    if status.get("Slave_SQL_Running").map(String::as_str) != Some("Yes") {
+        tracing::warn!(
+            cluster = %state.name,
+            node = %name,
+            "its SQL thread is not running (last error: {:?}): starting it to apply what it received before the promotion",
+            status.get("Last_SQL_Error").map(String::as_str).unwrap_or("")
+        );
+        if let Err(e) = run(config, conn, name, &["START SLAVE SQL_THREAD"]).await {
+            tracing::warn!(cluster = %state.name, node = %name, "START SLAVE SQL_THREAD: {e}");
+        }
+    }
+    let mut stopped = None;
+    loop {
+        let step = budget.saturating_sub(started.elapsed()).min(CATCH_UP_STEP);
+        let Some(sql) = gtid_wait_sql(&target, step) else {
+            tracing::warn!(cluster = %state.name, node = %name, "unexpected Gtid_IO_Pos {target:?}: not waiting for it to be applied");
+            return Ok(format!(
+                "Gtid_IO_Pos {target:?} not understood, not waited for"
+            ));
+        };
+        // The server waits `step`; the reply gets a probe timeout on top.
+        let waited = scalar(conn, name, &sql, step + config.health_check_timeout).await?;
+        if waited == "0" {
+            let note = format!(
+                "applied everything received ({target}) in {} ms",
+                started.elapsed().as_millis()
+            );
+            tracing::info!(cluster = %state.name, node = %name, "{note}");
+            return Ok(note);
+        }
+        if started.elapsed() >= budget {
+            break;
+        }
+        let status = slave_status(config, conn, name).await?;
+        if status.get("Slave_SQL_Running").map(String::as_str) != Some("Yes") {
+            stopped = Some(status.get("Last_SQL_Error").cloned().unwrap_or_default());
+            break;
+        }
+    }
+    let applied = scalar(
+        conn,
+        name,
+        "SELECT @@gtid_slave_pos",
+        config.health_check_timeout,
+    )
+    .await?;
+    let behind = transactions_behind(&parse_gtid_pos(&applied), &target_map);
+    let why = match stopped {
+        Some(error) => format!("its SQL thread stopped (last error: {error:?})"),
+        None => format!("not done after {} ms", started.elapsed().as_millis()),
+    };
+    let note = format!(
+        "applied up to {applied} of {target} received, {why}: {behind} received transaction(s) not applied are discarded by the promotion"
+    );
+    tracing::warn!(cluster = %state.name, node = %name, "promoting anyway (availability): {note}; they remain in the old primary's binary log");
+    Ok(note)
+}
+
+/// Promotes the healthy replica that received the most in place of `old`, after it applied
+/// what it received (see [`catch_up`]); returns its id.
 pub(super) async fn promote(
     config: &ClusterConfig,
     state: &ClusterState,
@@ -78,34 +317,20 @@ pub(super) async fn promote(
     started: Instant,
 ) -> Result<usize, FailoverError> {
     let snap = state.load_full();
-    let mut best: Option<(u64, usize, String)> = None;
+    let mut best: Option<Candidate> = None;
     for n in snap
         .nodes
         .iter()
         .filter(|n| n.role == Some(Role::Replica) && n.health == Health::Up && !n.fenced)
     {
-        let asked = async {
-            let mut c = admin(config, n.id).await?;
-            let row = c
-                .query_row(
-                    "SELECT @@gtid_current_pos",
-                    config.health_check_timeout,
-                    1 << 20,
-                )
-                .await
-                .map_err(|e| FailoverError::Node {
-                    node: n.name.clone(),
-                    source: ProbeError::MySql(Box::new(e)),
-                })?
-                .unwrap_or_default();
-            Ok::<_, FailoverError>(row.first().and_then(|(_, v)| v.clone()).unwrap_or_default())
-        };
-        match asked.await {
-            Ok(pos) => {
-                let total: u64 = parse_gtid_pos(&pos).values().sum();
-                tracing::info!(cluster = %state.name, node = %n.name, "failover candidate: GTID position {pos}");
-                if best.as_ref().is_none_or(|(t, _, _)| total > *t) {
-                    best = Some((total, n.id, pos));
+        match ask_candidate(config, n.id, &n.name).await {
+            Ok((c, io_pos, current)) => {
+                tracing::info!(cluster = %state.name, node = %n.name, "failover candidate: GTID received {io_pos:?}, current {current:?}");
+                if best
+                    .as_ref()
+                    .is_none_or(|b| rank(&c, b) == Ordering::Greater)
+                {
+                    best = Some(c);
                 }
             }
             Err(e) => {
@@ -113,9 +338,20 @@ pub(super) async fn promote(
             }
         }
     }
-    let (_, new, position) = best.ok_or(FailoverError::NoCandidate)?;
+    let new = best.ok_or(FailoverError::NoCandidate)?.id;
     let new_name = snap.nodes[new].name.clone();
     let mut conn = admin(config, new).await?;
+    // The IO thread first: what it received is then final, and the SQL thread applies it.
+    run(config, &mut conn, &new_name, &["STOP SLAVE IO_THREAD"]).await?;
+    let caught_up = match catch_up(config, state, &mut conn, &new_name).await {
+        Ok(note) => note,
+        Err(e) => {
+            tracing::warn!(cluster = %state.name, node = %new_name, "could not check that it applied what it received: {e}; promoting anyway");
+            // The connection may be half way through a reply: use a new one.
+            conn = admin(config, new).await?;
+            format!("catch-up not checked: {e}")
+        }
+    };
     run(
         config,
         &mut conn,
@@ -123,6 +359,14 @@ pub(super) async fn promote(
         &["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"],
     )
     .await?;
+    let position = scalar(
+        &mut conn,
+        &new_name,
+        "SELECT @@gtid_current_pos",
+        config.health_check_timeout,
+    )
+    .await
+    .unwrap_or_else(|e| format!("unknown: {e}"));
     state.update(|nodes| {
         nodes[new].role = Some(Role::Primary);
         nodes[new].lag_seconds = None;
@@ -142,7 +386,7 @@ pub(super) async fn promote(
         "replica",
         "primary",
         &format!(
-            "promoted (GTID position {position}), {} ms after the decision; writes move here",
+            "promoted (GTID position {position}; {caught_up}), {} ms after the decision; writes move here",
             started.elapsed().as_millis()
         ),
     );
@@ -217,7 +461,11 @@ pub(super) async fn fence_returning(config: &ClusterConfig, state: &ClusterState
 
 #[cfg(test)]
 mod tests {
-    use super::parse_gtid_pos;
+    use super::*;
+
+    fn pos(text: &str) -> HashMap<u32, u64> {
+        parse_gtid_pos(text)
+    }
 
     #[test]
     fn gtid_positions_by_domain() {
@@ -226,5 +474,106 @@ mod tests {
         assert_eq!(p.get(&1), Some(&7));
         assert!(parse_gtid_pos("").is_empty());
         assert!(parse_gtid_pos("garbage").is_empty());
+        assert_eq!(parse_gtid_pos("0-1-5, 1-2-3").get(&1), Some(&3));
+    }
+
+    #[test]
+    fn gtid_positions_compare_per_domain() {
+        assert_eq!(
+            compare_gtid(&pos("0-1-10"), &pos("0-2-10")),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare_gtid(&pos("0-1-11"), &pos("0-1-10")),
+            Ordering::Greater
+        );
+        assert_eq!(compare_gtid(&pos(""), &pos("0-1-1")), Ordering::Less);
+        assert_eq!(
+            compare_gtid(&pos("0-1-10,1-1-1"), &pos("0-1-10")),
+            Ordering::Greater
+        );
+        // Ahead in every domain wins even when another domain makes the sum larger.
+        assert_eq!(
+            compare_gtid(&pos("0-1-10,1-1-5"), &pos("0-1-9,1-1-5")),
+            Ordering::Greater
+        );
+        // Diverged: each ahead in one domain; the one with more transactions wins.
+        assert_eq!(
+            compare_gtid(&pos("0-1-10,1-1-2"), &pos("0-1-9,1-1-5")),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn received_is_the_larger_of_io_and_current_per_domain() {
+        let m = gtid_max(&pos("0-1-10,1-1-2"), &pos("0-1-8,1-1-4,2-3-1"));
+        assert_eq!(m, pos("0-1-10,1-1-4,2-3-1"));
+        assert_eq!(gtid_max(&pos(""), &pos("0-1-3")), pos("0-1-3"));
+    }
+
+    #[test]
+    fn candidates_rank_by_received_then_applied_then_id() {
+        let c = |id, received: &str, applied: &str| Candidate {
+            id,
+            received: gtid_max(&pos(received), &pos(applied)),
+            applied: pos(applied),
+        };
+        // Applied more but received less loses: the other has acknowledged writes in its
+        // relay log.
+        let applied_more = c(1, "0-1-100", "0-1-100");
+        let received_more = c(2, "0-1-120", "0-1-90");
+        assert_eq!(rank(&received_more, &applied_more), Ordering::Greater);
+        // Same received: less to catch up wins.
+        let a = c(1, "0-1-120", "0-1-120");
+        let b = c(2, "0-1-120", "0-1-90");
+        assert_eq!(rank(&a, &b), Ordering::Greater);
+        // Empty Gtid_IO_Pos falls back to what was applied.
+        let d = c(3, "", "0-1-130");
+        assert_eq!(rank(&d, &a), Ordering::Greater);
+        // A full tie: the lower id.
+        let e = c(4, "0-1-120", "0-1-120");
+        assert_eq!(rank(&a, &e), Ordering::Greater);
+        let best = [b.clone(), e.clone(), a.clone()]
+            .into_iter()
+            .max_by(rank)
+            .map(|c| c.id);
+        assert_eq!(best, Some(1));
+    }
+
+    #[test]
+    fn behind_counts_transactions_per_domain() {
+        assert_eq!(transactions_behind(&pos("0-1-90"), &pos("0-1-120")), 30);
+        assert_eq!(transactions_behind(&pos("0-1-130"), &pos("0-1-120")), 0);
+        assert_eq!(
+            transactions_behind(&pos("0-1-90"), &pos("0-1-100,1-2-5")),
+            15
+        );
+        assert_eq!(transactions_behind(&pos(""), &pos("")), 0);
+    }
+
+    #[test]
+    fn wait_sql_takes_only_gtid_characters() {
+        assert_eq!(
+            gtid_wait_sql("0-1-100,1-2-7", Duration::from_millis(1500)).as_deref(),
+            Some("SELECT MASTER_GTID_WAIT('0-1-100,1-2-7', 1.500)")
+        );
+        assert_eq!(
+            gtid_wait_sql(" 0-1-5, 1-2-3 ", Duration::from_secs(1)).as_deref(),
+            Some("SELECT MASTER_GTID_WAIT('0-1-5,1-2-3', 1.000)")
+        );
+        assert_eq!(gtid_wait_sql("", Duration::from_secs(1)), None);
+        assert_eq!(gtid_wait_sql("0-1-5'); DROP", Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn catch_up_takes_half_the_failover_timeout() {
+        assert_eq!(
+            catch_up_budget(Duration::from_secs(30)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            catch_up_budget(Duration::from_millis(500)),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -285,21 +285,8 @@ impl Session {
                 None => return self.reply(reply_seq, &self.no_primary()).await,
             };
             if let Err(e) = self.ensure_link(node).await {
-                // An unreachable node is taken out; a read tries another node, a write waits
-                // for a failover (outside a transaction: a new connection loses nothing).
-                let movable = match target {
-                    Target::Replica => true,
-                    Target::Primary => {
-                        self.ctx.config.failover.mode != crate::config::FailoverMode::Off
-                    }
-                    Target::Node(_) => false,
-                };
-                if let super::context::LeaseError::Backend(b) = &e {
-                    if b.node_unreachable() && movable {
-                        self.ctx.state.report_failure(node, &b.to_string());
-                        self.ctx.pools.forget_node(node);
-                        continue;
-                    }
+                if self.try_elsewhere(node, &target, &e) {
+                    continue;
                 }
                 return self.reply(reply_seq, &lease_error(&e)).await;
             }
@@ -345,6 +332,30 @@ impl Session {
             "Lost connection to server during query",
         );
         self.reply(reply_seq, &err).await
+    }
+
+    /// After `ensure_link(node)` failed with `e`: an unreachable node is taken out, and true
+    /// when the statement may go elsewhere (a read to another node, a write to the primary
+    /// after a failover, outside a transaction: a new connection loses nothing).
+    pub(super) fn try_elsewhere(
+        &self,
+        node: usize,
+        target: &Target,
+        e: &super::context::LeaseError,
+    ) -> bool {
+        let movable = match target {
+            Target::Replica => true,
+            Target::Primary => self.ctx.config.failover.mode != crate::config::FailoverMode::Off,
+            Target::Node(_) => false,
+        };
+        match e {
+            super::context::LeaseError::Backend(b) if b.node_unreachable() && movable => {
+                self.ctx.state.report_failure(node, &b.to_string());
+                self.ctx.pools.forget_node(node);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Where a statement with classification `class` (None: not UTF-8) goes.

@@ -38,12 +38,23 @@ impl Session {
         let class = crate::route::classify_mysql(&sql, &self.ctx.classify);
         let target = self.target(Some(&class));
         let wants_primary = !matches!(target, Target::Replica);
-        let Some(node) = self.choose_waiting(&target).await else {
+        let mut node = None;
+        for _ in 0..self.links.len() + 2 {
+            let Some(n) = self.choose_waiting(&target).await else {
+                return self.reply(seq, &self.no_primary()).await;
+            };
+            match self.ensure_link(n).await {
+                Ok(()) => {
+                    node = Some(n);
+                    break;
+                }
+                Err(e) if self.try_elsewhere(n, &target, &e) => {}
+                Err(e) => return self.reply(seq, &lease_error(&e)).await,
+            }
+        }
+        let Some(node) = node else {
             return self.reply(seq, &self.no_primary()).await;
         };
-        if let Err(e) = self.ensure_link(node).await {
-            return self.reply(seq, &lease_error(&e)).await;
-        }
         let (timeout, max) = (
             self.ctx.general.connect_timeout,
             self.ctx.general.max_message_bytes,
@@ -144,6 +155,9 @@ impl Session {
                 return self.reply(seq, &self.no_primary()).await;
             };
             if let Err(e) = self.ensure_link(node).await {
+                if self.try_elsewhere(node, &target, &e) {
+                    continue;
+                }
                 return self.reply(seq, &lease_error(&e)).await;
             }
             if matches!(target, Target::Replica)

@@ -42,6 +42,15 @@ pub struct MariaOptions {
     pub password: String,
     /// Application database; the user has ALL on it (default "app").
     pub database: String,
+    /// Semi-synchronous replication (default false): every node runs with
+    /// `rpl_semi_sync_slave_enabled`, `rpl_semi_sync_master_timeout` = 10 s and
+    /// `rpl_semi_sync_master_wait_point = AFTER_SYNC`, and the primary with
+    /// `rpl_semi_sync_master_enabled`, so a commit is acknowledged to its client only once a
+    /// replica has it in its relay log. [`MariaCluster::start`] returns once every replica is
+    /// connected as a semi-sync client; [`MariaCluster::promote`] enables the master side on
+    /// the node it promotes (a promotion done by anyone else must do it too, or later
+    /// writes are asynchronous).
+    pub semi_sync: bool,
 }
 
 impl Default for MariaOptions {
@@ -51,6 +60,7 @@ impl Default for MariaOptions {
             user: "app".into(),
             password: "app".into(),
             database: "app".into(),
+            semi_sync: false,
         }
     }
 }
@@ -212,7 +222,7 @@ impl MariaCluster {
         if p.child.is_some() {
             return Ok(());
         }
-        let child = launch(node, p.read_only, STEP_TIMEOUT)?;
+        let child = launch(node, p.read_only, self.opts.semi_sync, STEP_TIMEOUT)?;
         p.child = Some(child);
         p.status = Status::Running;
         Ok(())

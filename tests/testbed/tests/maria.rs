@@ -217,3 +217,38 @@ fn promote_and_repoint() {
         .to_string();
     assert!(err.contains("ERROR 1290"), "{err}");
 }
+
+#[test]
+fn semi_sync_replicas_acknowledge_commits() {
+    let m = MariaCluster::start(MariaOptions {
+        replicas: 1,
+        semi_sync: true,
+        ..MariaOptions::default()
+    })
+    .expect("start a semi-sync primary with one replica");
+    let tx = |key: &str| -> u64 {
+        m.semi_sync_status(0).expect("test bed call")[key]
+            .parse()
+            .expect("a number")
+    };
+    let before = tx("Rpl_semi_sync_master_yes_tx");
+    m.mysql(
+        0,
+        "CREATE TABLE s (id INT PRIMARY KEY); INSERT INTO s VALUES (1)",
+    )
+    .expect("test bed call");
+    assert!(tx("Rpl_semi_sync_master_yes_tx") >= before + 2);
+    assert_eq!(tx("Rpl_semi_sync_master_no_tx"), 0);
+    // A restarted replica comes back as a semi-sync client by itself.
+    m.kill(1).expect("test bed call");
+    m.start_node(1).expect("test bed call");
+    m.wait_semi_sync(0, 1, WAIT)
+        .expect("the replica reconnects as semi-sync");
+    m.wait_replicas_caught_up(WAIT).expect("caught up");
+    // A test bed promotion turns the master side on at the new primary.
+    m.promote(1).expect("test bed call");
+    assert_eq!(
+        m.semi_sync_status(1).expect("test bed call")["Rpl_semi_sync_master_status"],
+        "ON"
+    );
+}

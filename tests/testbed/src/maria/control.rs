@@ -106,12 +106,64 @@ impl MariaCluster {
         Ok(())
     }
 
-    /// Makes replica `i` a primary: `STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0`.
+    /// `SHOW STATUS LIKE 'Rpl_semi_sync_%'` of node `i` as name -> value
+    /// (`Rpl_semi_sync_master_clients`, `..._status`, `..._yes_tx`, `..._no_tx`, ...).
+    pub fn semi_sync_status(&self, i: usize) -> Result<HashMap<String, String>, TestbedError> {
+        let out = self.mysql(i, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'")?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once('\t')?;
+                Some((k.trim().to_owned(), v.trim().to_owned()))
+            })
+            .collect())
+    }
+
+    /// Waits until node `primary` runs semi-sync as a master (`Rpl_semi_sync_master_status`
+    /// ON) with at least `clients` semi-sync replicas connected
+    /// (`Rpl_semi_sync_master_clients`), e.g. after the replicas' IO threads restarted.
+    pub fn wait_semi_sync(
+        &self,
+        primary: usize,
+        clients: usize,
+        timeout: Duration,
+    ) -> Result<(), TestbedError> {
+        let name = &self.node(primary)?.name;
+        let what = format!("{name} to count {clients} semi-sync replica(s)");
+        let mut last = HashMap::new();
+        let result = self.poll_until(&what, timeout, primary, || {
+            last = self.semi_sync_status(primary)?;
+            let connected = last
+                .get("Rpl_semi_sync_master_clients")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let on = last
+                .get("Rpl_semi_sync_master_status")
+                .is_some_and(|v| v == "ON");
+            Ok(on && connected >= clients)
+        });
+        result.map_err(|e| match e {
+            TestbedError::Timeout { what, secs, log } => TestbedError::Timeout {
+                what: format!("{what}: {last:?}"),
+                secs,
+                log,
+            },
+            e => e,
+        })
+    }
+
+    /// Makes replica `i` a primary: `STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0`
+    /// (and, with [`crate::MariaOptions::semi_sync`], the semi-sync master side on).
     /// A later [`MariaCluster::start_node`] of `i` keeps it writable.
     pub fn promote(&self, i: usize) -> Result<(), TestbedError> {
+        let semi_sync = if self.opts.semi_sync {
+            "SET GLOBAL rpl_semi_sync_master_enabled = ON; "
+        } else {
+            ""
+        };
         self.mysql(
             i,
-            "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0; SELECT @@global.read_only",
+            &format!("STOP SLAVE; RESET SLAVE ALL; {semi_sync}SET GLOBAL read_only = 0; SELECT @@global.read_only"),
         )
         .and_then(|out| match out.as_str() {
             "0" => Ok(()),
@@ -124,8 +176,8 @@ impl MariaCluster {
     /// `CHANGE MASTER TO ... MASTER_PORT=<primary's>, MASTER_USE_GTID=slave_pos` and
     /// `START SLAVE`. A node that is currently a primary (say the old one, restarted)
     /// first gets `SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos`, so it resumes after
-    /// its own last transaction. Returns without waiting: see
-    /// [`MariaCluster::wait_replicating`].
+    /// its own last transaction; with semi-sync its master side is switched off. Returns
+    /// without waiting: see [`MariaCluster::wait_replicating`].
     pub fn repoint(&self, i: usize, primary: usize) -> Result<(), TestbedError> {
         if i == primary {
             return Err(self.state(i, "cannot replicate from itself".into()));
@@ -137,6 +189,10 @@ impl MariaCluster {
         let mut sql = String::from("SET GLOBAL read_only = 1;\nSTOP SLAVE;\n");
         if was_primary {
             sql.push_str("SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos;\n");
+        }
+        if self.opts.semi_sync {
+            // A replica's own commits must never wait for acknowledgements.
+            sql.push_str("SET GLOBAL rpl_semi_sync_master_enabled = OFF;\n");
         }
         sql.push_str(&self.change_master_sql(primary)?);
         sql.push_str("START SLAVE;\n");

@@ -115,11 +115,23 @@ pub(crate) const SPEED_ARGS: &[&str] = &[
     "--skip-name-resolve",
 ];
 
+/// Semi-synchronous replication on every node: the replica side on (harmless on a primary,
+/// and a restarted replica comes back as a semi-sync client), the master side's settings
+/// ready, and the master side itself switched on at run time on the primary only, because
+/// with it on and no semi-sync replica connected each commit waits the whole timeout.
+/// AFTER_SYNC: a commit becomes visible (and is acknowledged) only once a replica has it.
+pub(crate) const SEMI_SYNC_ARGS: &[&str] = &[
+    "--rpl-semi-sync-slave-enabled=ON",
+    "--rpl-semi-sync-master-timeout=10000",
+    "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+];
+
 /// Starts node's mariadbd in its own process group and waits until it says it is ready
 /// and its port accepts connections.
 pub(crate) fn launch(
     node: &MariaNode,
     read_only: bool,
+    semi_sync: bool,
     timeout: Duration,
 ) -> Result<Child, LaunchError> {
     let fail = LaunchError::Failed;
@@ -167,6 +179,7 @@ pub(crate) fn launch(
             "--collation-server=utf8mb4_general_ci",
         ])
         .args(SPEED_ARGS)
+        .args(if semi_sync { SEMI_SYNC_ARGS } else { &[] })
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))

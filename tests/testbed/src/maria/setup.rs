@@ -60,6 +60,39 @@ impl MariaCluster {
                 Ok(self.mysql(i, &sql).is_ok_and(|out| out == "1"))
             })?;
         }
+        if self.opts.semi_sync {
+            self.enable_semi_sync()?;
+        }
+        Ok(())
+    }
+
+    /// Turns the primary's semi-sync master side on (only now: with it on and no replica
+    /// connected yet, each set-up commit would wait the whole timeout), restarts every
+    /// replica's IO thread so it reconnects as a semi-sync client, and waits until the
+    /// primary counts them all and a commit was acknowledged semi-synchronously.
+    fn enable_semi_sync(&self) -> Result<(), TestbedError> {
+        self.mysql(0, "SET GLOBAL rpl_semi_sync_master_enabled = ON")?;
+        for i in 1..self.nodes.len() {
+            self.mysql(i, "STOP SLAVE IO_THREAD; START SLAVE IO_THREAD")?;
+        }
+        self.wait_semi_sync(0, self.nodes.len() - 1, REPLICATE_TIMEOUT)?;
+        let marker = format!("{}.ready", quote_ident(TESTBED_DB));
+        let before = self.semi_sync_status(0)?;
+        self.mysql(
+            0,
+            &format!("INSERT INTO {marker} (id, at) VALUES (2, NOW(6));"),
+        )?;
+        let after = self.semi_sync_status(0)?;
+        let count = |m: &std::collections::HashMap<String, String>, k: &str| {
+            m.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
+        let key = "Rpl_semi_sync_master_yes_tx";
+        if count(&after, key) <= count(&before, key) {
+            return Err(TestbedError::State {
+                node: self.nodes[0].name.clone(),
+                what: format!("a commit was not acknowledged semi-synchronously: {after:?}"),
+            });
+        }
         Ok(())
     }
 
@@ -97,7 +130,7 @@ impl MariaCluster {
         let child = loop {
             attempt += 1;
             node.port = free_port(&taken)?;
-            match launch(&node, read_only, STEP_TIMEOUT) {
+            match launch(&node, read_only, self.opts.semi_sync, STEP_TIMEOUT) {
                 Ok(child) => break child,
                 Err(LaunchError::PortInUse(_)) if attempt < PORT_ATTEMPTS => {
                     taken.insert(node.port);
