@@ -3,6 +3,7 @@
 //! Data flows listener -> session -> router -> pool -> backend; monitors publish cluster
 //! snapshots that sessions read lock-free.
 
+pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod cluster;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod frontend;
 pub mod monitor;
 pub mod net;
+pub mod observe;
 pub mod pool;
 pub mod route;
 pub mod server;

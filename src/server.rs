@@ -32,6 +32,14 @@ pub enum ServerError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The metrics endpoint (`[metrics] listen`) could not be bound.
+    #[error("metrics endpoint: cannot listen on {addr}: {source}")]
+    MetricsBind {
+        /// Address.
+        addr: String,
+        /// The bind error.
+        source: std::io::Error,
+    },
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default "info").
@@ -53,6 +61,12 @@ pub struct Running {
     pub clusters: Vec<Arc<ClusterContext>>,
     /// Contexts of the MySQL clusters, in config order.
     pub mysql: Vec<Arc<crate::frontend::mysql::MyContext>>,
+    /// The admin console's PostgreSQL-wire address, when configured.
+    pub admin_postgres: Option<std::net::SocketAddr>,
+    /// The admin console's MySQL-wire address, when configured.
+    pub admin_mysql: Option<std::net::SocketAddr>,
+    /// Address of the metrics endpoint (`[metrics]`), when configured.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Running {
@@ -70,6 +84,9 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
     }
     let (tx, rx) = watch::channel(false);
+    // The recorder comes first: metric handles are built with the contexts and pools.
+    let metrics_on = config.metrics.is_some();
+    let recorder = metrics_on.then(crate::observe::recorder).flatten();
     let general = Arc::new(config.general.clone());
     let mut addrs = Vec::new();
     let mut clusters = Vec::new();
@@ -84,12 +101,15 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     {
         let cfg = Arc::new(c.clone());
         let state = Arc::new(ClusterState::new(&cfg));
-        let ctx = crate::frontend::mysql::MyContext::new(cfg, general.clone(), state).map_err(
+        let mut ctx = crate::frontend::mysql::MyContext::new(cfg, general.clone(), state).map_err(
             |source| ServerError::Tls {
                 cluster: c.name.clone(),
                 source,
             },
         )?;
+        if metrics_on {
+            ctx.observe(Arc::new(crate::observe::ClusterMetrics::new(c, true)));
+        }
         mysql.push(Arc::new(ctx));
     }
     for c in config
@@ -99,12 +119,15 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     {
         let cfg = Arc::new(c.clone());
         let state = Arc::new(ClusterState::new(&cfg));
-        let ctx = ClusterContext::new(cfg, general.clone(), state).map_err(|source| {
+        let mut ctx = ClusterContext::new(cfg, general.clone(), state).map_err(|source| {
             ServerError::Tls {
                 cluster: c.name.clone(),
                 source,
             }
         })?;
+        if metrics_on {
+            ctx.observe(Arc::new(crate::observe::ClusterMetrics::new(c, true)));
+        }
         contexts.push(Arc::new(ctx));
     }
     for c in &config.clusters {
@@ -122,6 +145,11 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         })?);
         listeners.push(listener);
     }
+    // Served from now on, so that /health answers while the first probes run.
+    let metrics = match &config.metrics {
+        Some(m) => Some(start_metrics(&m.listen, recorder, &contexts, &mysql, &rx).await?),
+        None => None,
+    };
     let (mut pg_contexts, mut my_contexts) = (contexts.into_iter(), mysql.clone().into_iter());
     for (c, listener) in config.clusters.iter().zip(listeners) {
         tracing::info!(cluster = %c.name, listen = %c.listen, protocol = ?c.protocol, "serving");
@@ -144,12 +172,114 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
             }
         }
     }
+    let (admin_postgres, admin_mysql) = match &config.admin {
+        Some(admin) => start_admin(admin, &config, &clusters, &mysql, &rx).await?,
+        None => (None, None),
+    };
+    if let Some((endpoint, _)) = &metrics {
+        endpoint.mark_started();
+    }
     Ok(Running {
+        metrics_addr: metrics.map(|(_, addr)| addr),
         shutdown: tx,
         addrs,
         clusters,
         mysql,
+        admin_postgres,
+        admin_mysql,
     })
+}
+
+/// Binds the admin console's listeners and serves them; returns the bound addresses.
+async fn start_admin(
+    admin: &crate::config::AdminConfig,
+    config: &Config,
+    pg: &[Arc<ClusterContext>],
+    my: &[Arc<crate::frontend::mysql::MyContext>],
+    rx: &watch::Receiver<bool>,
+) -> Result<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>), ServerError> {
+    use crate::admin::{AdminContext, ClusterHandle};
+    let (mut pg_it, mut my_it) = (pg.iter(), my.iter());
+    let handles = config
+        .clusters
+        .iter()
+        .filter_map(|c| match c.protocol {
+            Protocol::Postgres => pg_it.next().map(|c| ClusterHandle::Postgres(c.clone())),
+            Protocol::Mysql => my_it.next().map(|c| ClusterHandle::Mysql(c.clone())),
+        })
+        .collect();
+    let ctx = Arc::new(AdminContext::new(admin, handles));
+    let bind = |addr: String| async move {
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                cluster: "admin".into(),
+                addr: addr.clone(),
+                source,
+            })?;
+        let local = l.local_addr().map_err(|source| ServerError::Bind {
+            cluster: "admin".into(),
+            addr,
+            source,
+        })?;
+        Ok::<_, ServerError>((l, local))
+    };
+    let mut out = (None, None);
+    if let Some(addr) = admin.listen_postgres.clone() {
+        let (l, local) = bind(addr).await?;
+        tracing::info!(listen = %local, "admin console (postgres wire)");
+        tokio::spawn(crate::admin::serve_postgres(ctx.clone(), l, rx.clone()));
+        out.0 = Some(local);
+    }
+    if let Some(addr) = admin.listen_mysql.clone() {
+        let (l, local) = bind(addr).await?;
+        tracing::info!(listen = %local, "admin console (mysql wire)");
+        tokio::spawn(crate::admin::serve_mysql(ctx, l, rx.clone()));
+        out.1 = Some(local);
+    }
+    Ok(out)
+}
+
+/// Binds the metrics endpoint and serves it; returns it (to mark it started) and its address.
+async fn start_metrics(
+    listen: &str,
+    recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pg: &[Arc<ClusterContext>],
+    my: &[Arc<crate::frontend::mysql::MyContext>],
+    rx: &watch::Receiver<bool>,
+) -> Result<(Arc<crate::observe::Endpoint>, std::net::SocketAddr), ServerError> {
+    use crate::observe::{Endpoint, ObservedCluster};
+    let bind_error = |source| ServerError::MetricsBind {
+        addr: listen.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let mut clusters = Vec::new();
+    for c in pg {
+        let (ctx, nodes) = (c.clone(), c.config.nodes.len());
+        clusters.push(ObservedCluster {
+            metrics: c.metrics.clone(),
+            state: c.state.clone(),
+            pools: Box::new(move || ctx.pools.stats(nodes)),
+        });
+    }
+    for c in my {
+        let (ctx, nodes) = (c.clone(), c.config.nodes.len());
+        clusters.push(ObservedCluster {
+            metrics: c.metrics.clone(),
+            state: c.state.clone(),
+            pools: Box::new(move || ctx.pools.stats(nodes)),
+        });
+    }
+    let endpoint = Arc::new(Endpoint::new(recorder, clusters));
+    tracing::info!(listen = %addr, "metrics endpoint (/metrics, /health, /ready)");
+    tokio::spawn(crate::observe::serve(
+        listener,
+        endpoint.clone(),
+        rx.clone(),
+    ));
+    Ok((endpoint, addr))
 }
 
 /// Serves until SIGINT or SIGTERM.

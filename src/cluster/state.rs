@@ -75,6 +75,8 @@ pub struct NodeState {
     pub effective_weight: u32,
     /// When the node last became fit for reads, for slow start.
     pub serving_since: Option<std::time::Instant>,
+    /// Drained by an operator (admin console): no new reads; work in flight finishes.
+    pub drained: bool,
 }
 
 impl NodeState {
@@ -88,6 +90,7 @@ impl NodeState {
         self.role == Some(Role::Replica)
             && self.usable()
             && !self.fenced
+            && !self.drained
             && (!self.lagging || self.kept_by_floor)
             && self.effective_weight > 0
     }
@@ -100,7 +103,7 @@ impl NodeState {
             Some("fenced")
         } else if self.role != Some(Role::Replica) {
             None
-        } else if self.weight == 0 {
+        } else if self.weight == 0 || self.drained {
             Some("drained")
         } else if self.lagging && !self.kept_by_floor {
             Some("lagging")
@@ -169,6 +172,10 @@ pub struct ClusterState {
     /// Per node: its incarnation, so work in flight on a node that went down (a hung host
     /// answers nothing) is failed instead of waiting for it.
     incarnations: Vec<watch::Sender<u64>>,
+    /// Paused from the admin console: transactions in flight finish, new ones wait.
+    paused: watch::Sender<bool>,
+    /// Mirror of `paused` read on the hot path without a lock.
+    paused_now: std::sync::atomic::AtomicBool,
 }
 
 impl ClusterState {
@@ -199,6 +206,7 @@ impl ClusterState {
                 fenced: false,
                 effective_weight: n.weight.saturating_mul(100),
                 serving_since: None,
+                drained: false,
             })
             .collect();
         ClusterState {
@@ -216,6 +224,8 @@ impl ClusterState {
             changes: watch::channel(0).0,
             probe_now: config.nodes.iter().map(|_| Notify::new()).collect(),
             events: ClusterEvents::default(),
+            paused: watch::channel(false).0,
+            paused_now: std::sync::atomic::AtomicBool::new(false),
             incarnations: config.nodes.iter().map(|_| watch::channel(0).0).collect(),
         }
     }
@@ -314,6 +324,26 @@ impl ClusterState {
         next
     }
 
+    /// Pauses (true) or resumes (false) new work; false when it already was so.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        self.paused_now
+            .store(paused, std::sync::atomic::Ordering::Release);
+        self.paused
+            .send_if_modified(|p| std::mem::replace(p, paused) != paused)
+    }
+
+    /// True while paused (one atomic load).
+    pub fn is_paused(&self) -> bool {
+        self.paused_now.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits while the cluster is paused, at most `limit`; false when still paused then.
+    pub async fn wait_unpaused(&self, limit: std::time::Duration) -> bool {
+        let mut rx = self.paused.subscribe();
+        let waited = tokio::time::timeout(limit, rx.wait_for(|p| !*p)).await;
+        matches!(waited, Ok(Ok(_)))
+    }
+
     /// Logs and counts a state change of this cluster.
     pub fn record(&self, kind: EventKind, node: &str, old: &str, new: &str, evidence: &str) {
         self.events.record(Event {
@@ -369,8 +399,9 @@ impl ClusterState {
 }
 
 /// The fields routing decisions read.
-fn routing_key(n: &NodeState) -> (Health, Option<Role>, u32, u32, bool, bool, bool) {
+fn routing_key(n: &NodeState) -> (bool, Health, Option<Role>, u32, u32, bool, bool, bool) {
     (
+        n.drained,
         n.health,
         n.role,
         n.weight,

@@ -10,9 +10,10 @@ mod tests;
 
 pub use error::ConfigError;
 pub use health::{FailoverConfig, FailoverMode, ReadYourWrites};
+pub use model::MetricsConfig;
 pub use model::{
-    AuthMethod, ClusterConfig, Config, General, NodeConfig, PoolMode, Protocol, ReplicaFallback,
-    Role, UserConfig,
+    AdminConfig, AdminRole, AdminUser, AuthMethod, ClusterConfig, Config, General, NodeConfig,
+    PoolMode, Protocol, ReplicaFallback, Role, UserConfig,
 };
 
 use std::path::Path;

@@ -14,6 +14,60 @@ pub struct Config {
     /// Database clusters, each served on its own listener.
     #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
+    /// The admin console (`[admin]`); absent: no console.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Prometheus metrics and health endpoints (`[metrics]`); absent: no HTTP endpoint and no
+    /// metrics recorded. Read at start.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// The HTTP endpoint serving `/metrics`, `/health` and `/ready`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the endpoint, e.g. "127.0.0.1:9191". Required. Read at start.
+    pub listen: String,
+}
+
+/// The admin console: SQL over the PostgreSQL and MySQL wire protocols, on listeners of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address for psql and other PostgreSQL clients, e.g. "127.0.0.1:6090". Optional.
+    #[serde(default)]
+    pub listen_postgres: Option<String>,
+    /// Address for the mariadb / mysql client, e.g. "127.0.0.1:6091". Optional.
+    #[serde(default)]
+    pub listen_mysql: Option<String>,
+    /// Who may log in; at least one.
+    #[serde(default)]
+    pub users: Vec<AdminUser>,
+}
+
+/// A user of the admin console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUser {
+    /// User name.
+    pub name: String,
+    /// Plain-text password (md5 on the PostgreSQL wire, mysql_native_password on MySQL's).
+    pub password: String,
+    /// "admin" (may change things) or "monitor" (read-only). Default "monitor".
+    #[serde(default)]
+    pub role: AdminRole,
+}
+
+/// What an admin console user may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// Read-only: SHOW, SELECT, EXPLAIN ROUTE.
+    #[default]
+    Monitor,
+    /// Everything, including changes (weights, drains, reloads).
+    Admin,
 }
 
 /// Process-wide settings.

@@ -95,3 +95,36 @@ fn server_tls_on_a_mysql_cluster_is_refused_with_the_reason() {
     assert!(e.contains("clusters[0].server_tls.mode"), "{e}");
     assert!(e.contains("not supported"), "{e}");
 }
+
+#[test]
+fn metrics_listen_is_checked_like_the_other_addresses() {
+    let with = |listen: &str| format!("[metrics]\nlisten = \"{listen}\"\n{GOOD}");
+    let c = Config::parse(&with("127.0.0.1:9191"), "x.toml").expect("valid");
+    assert_eq!(
+        c.metrics.map(|m| m.listen).as_deref(),
+        Some("127.0.0.1:9191")
+    );
+    assert!(Config::parse(GOOD, "x.toml")
+        .expect("valid")
+        .metrics
+        .is_none());
+    for (listen, why) in [
+        ("localhost", "not an ip:port address"),
+        ("127.0.0.1:6432", "used by a cluster"),
+    ] {
+        let e = Config::parse(&with(listen), "x.toml")
+            .expect_err(listen)
+            .to_string();
+        assert!(
+            e.starts_with("x.toml: metrics.listen: ") && e.contains(why),
+            "{e}"
+        );
+    }
+    let e = Config::parse(
+        &format!("[metrics]\nlisten = \"127.0.0.1:1\"\nport = 2\n{GOOD}"),
+        "x.toml",
+    )
+    .expect_err("unknown key")
+    .to_string();
+    assert!(e.contains("metrics.port"), "{e}");
+}

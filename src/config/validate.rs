@@ -30,6 +30,40 @@ impl Config {
                 "must be at least 1024".into(),
             ));
         }
+        if let Some(a) = &self.admin {
+            for (key, addr) in [
+                ("admin.listen_postgres", &a.listen_postgres),
+                ("admin.listen_mysql", &a.listen_mysql),
+            ] {
+                if let Some(Err(e)) = addr.as_ref().map(|a| a.parse::<SocketAddr>()) {
+                    return Err(bad(
+                        key.into(),
+                        format!("{addr:?} is not an ip:port address: {e}"),
+                    ));
+                }
+            }
+            if a.listen_postgres.is_none() && a.listen_mysql.is_none() {
+                return Err(bad(
+                    "admin".into(),
+                    "set listen_postgres, listen_mysql or both".into(),
+                ));
+            }
+            if a.users.is_empty() {
+                return Err(bad(
+                    "admin.users".into(),
+                    "at least one user is required".into(),
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (i, u) in a.users.iter().enumerate() {
+                if u.name.is_empty() || !seen.insert(u.name.as_str()) {
+                    return Err(bad(
+                        format!("admin.users[{i}].name"),
+                        "must be non-empty and unique".into(),
+                    ));
+                }
+            }
+        }
         if self.clusters.is_empty() {
             return Err(bad(
                 "clusters".into(),
@@ -55,7 +89,9 @@ impl Config {
                     format!("{:?} is not an ip:port address: {e}", c.listen),
                 ));
             }
-            if !listens.insert(c.listen.clone()) {
+            // Port 0 asks the system for a free port, a different one for each listener.
+            let any_port = c.listen.parse::<SocketAddr>().is_ok_and(|a| a.port() == 0);
+            if !any_port && !listens.insert(c.listen.clone()) {
                 return Err(bad(
                     k("listen"),
                     format!("{} is used by another cluster", c.listen),
@@ -179,6 +215,24 @@ impl Config {
                 .map_err(|e| bad(k("server_tls"), e.to_string()))?;
             for f in c.side_effect_functions.iter_mut() {
                 *f = f.to_ascii_lowercase();
+            }
+        }
+        if let Some(m) = &self.metrics {
+            match m.listen.parse::<SocketAddr>() {
+                Err(e) => {
+                    return Err(bad(
+                        "metrics.listen".into(),
+                        format!("{:?} is not an ip:port address: {e}", m.listen),
+                    ))
+                }
+                // Port 0 (any free port, as tests use) cannot collide.
+                Ok(a) if a.port() != 0 && listens.contains(&m.listen) => {
+                    return Err(bad(
+                        "metrics.listen".into(),
+                        format!("{} is used by a cluster", m.listen),
+                    ))
+                }
+                Ok(_) => {}
             }
         }
         Ok(self)

@@ -18,8 +18,23 @@ const FAREWELL: Duration = Duration::from_secs(1);
 pub async fn accept_loop<S, F>(
     listener: TcpListener,
     max_clients: usize,
+    shutdown: watch::Receiver<bool>,
+    refusal: fn(usize) -> bytes::Bytes,
+    serve: S,
+) where
+    S: Fn(TcpStream, SocketAddr) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    accept_loop_with(listener, max_clients, shutdown, refusal, || {}, serve).await
+}
+
+/// `accept_loop`, calling `refused` for each client turned away past `max_clients`.
+pub async fn accept_loop_with<S, F>(
+    listener: TcpListener,
+    max_clients: usize,
     mut shutdown: watch::Receiver<bool>,
     refusal: fn(usize) -> bytes::Bytes,
+    refused: impl Fn(),
     serve: S,
 ) where
     S: Fn(TcpStream, SocketAddr) -> F,
@@ -47,6 +62,7 @@ pub async fn accept_loop<S, F>(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            refused();
             let reply = refusal(max_clients);
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(FAREWELL, stream.write_all(&reply)).await;

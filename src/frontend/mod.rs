@@ -1,5 +1,6 @@
 //! Client-facing protocol front ends.
 
-mod accept;
+pub(crate) mod accept;
+pub mod clients;
 pub mod mysql;
 pub mod pg;

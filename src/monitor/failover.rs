@@ -27,6 +27,9 @@ pub(super) enum FailoverError {
     /// pg_promote() returned false.
     #[error("pg_promote() on {0} did not finish in time")]
     NotPromoted(String),
+    /// A planned switchover's target did not catch up in time; nothing changed.
+    #[error("{0}")]
+    NotCaughtUp(String),
 }
 
 fn node_err(node: &str) -> impl FnOnce(tokio_postgres::Error) -> FailoverError + '_ {
@@ -134,6 +137,24 @@ async fn failover(
             .map(Some);
     }
     let (new, position) = pick_candidate(config, state).await?;
+    promote_chosen(config, state, old, &old_name, new, position, started)
+        .await
+        .map(Some)
+}
+
+/// Promotes replica `new` (holding WAL up to `position`) in place of `old`, fences `old` and
+/// re-points the other replicas; returns `new`.
+async fn promote_chosen(
+    config: &ClusterConfig,
+    state: &ClusterState,
+    old: usize,
+    old_name: &str,
+    new: usize,
+    position: u64,
+    started: Instant,
+) -> Result<usize, FailoverError> {
+    let snap = state.load_full();
+    let old_name = old_name.to_string();
     let new_name = snap.nodes[new].name.clone();
     let client = admin(config, new, &new_name).await?;
     let promoted: bool = client
@@ -196,7 +217,74 @@ async fn failover(
             ),
         }
     }
-    Ok(Some(new))
+    Ok(new)
+}
+
+/// Planned switchover to replica `new`: the old primary is made read-only for new
+/// transactions (no write in flight: the caller paused the cluster and waited for its
+/// transactions), `new` replays up to the old primary's last WAL position (bounded by
+/// `limit`), then it is promoted as in a failover. Err leaves the old primary writable.
+pub(super) async fn switch_to(
+    config: &ClusterConfig,
+    state: &ClusterState,
+    old: usize,
+    new: usize,
+    limit: Duration,
+) -> Result<String, FailoverError> {
+    if config.protocol == crate::config::Protocol::Mysql {
+        return super::failover_mysql::switch_to(config, state, old, new, limit).await;
+    }
+    let snap = state.load_full();
+    let (old_name, new_name) = (snap.nodes[old].name.clone(), snap.nodes[new].name.clone());
+    let started = Instant::now();
+    let primary = admin(config, old, &old_name).await?;
+    // ALTER SYSTEM cannot run in a transaction block: two round trips.
+    let read_only = |on: bool| {
+        let primary = &primary;
+        async move {
+            let value = if on { "on" } else { "off" };
+            primary
+                .batch_execute(&format!(
+                    "ALTER SYSTEM SET default_transaction_read_only = {value}"
+                ))
+                .await?;
+            primary.batch_execute("SELECT pg_reload_conf()").await
+        }
+    };
+    read_only(true).await.map_err(node_err(&old_name))?;
+    let lsn_text: String = primary
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(node_err(&old_name))?;
+    let target_lsn = parse_lsn(&lsn_text).unwrap_or(u64::MAX);
+    let replica = admin(config, new, &new_name).await?;
+    let deadline = Instant::now() + limit;
+    let mut replayed = 0;
+    while Instant::now() < deadline {
+        let row: Option<String> = replica
+            .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(node_err(&new_name))?;
+        replayed = row.as_deref().and_then(parse_lsn).unwrap_or(0);
+        if replayed >= target_lsn {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if replayed < target_lsn {
+        let _ = read_only(false).await;
+        return Err(FailoverError::NotCaughtUp(format!(
+            "{new_name} replayed up to {} of {lsn_text} within {limit:?}; {old_name} is writable again",
+            format_lsn(replayed)
+        )));
+    }
+    promote_chosen(config, state, old, &old_name, new, replayed, started).await?;
+    Ok(format!(
+        "{new_name} replayed {old_name}'s WAL up to {lsn_text} and was promoted in {} ms; {old_name} is read-only (default_transaction_read_only) and fenced",
+        started.elapsed().as_millis()
+    ))
 }
 
 /// An admin connection to node `id` (failover user, else the monitor user).

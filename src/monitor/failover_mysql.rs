@@ -339,6 +339,20 @@ pub(super) async fn promote(
         }
     }
     let new = best.ok_or(FailoverError::NoCandidate)?.id;
+    promote_chosen(config, state, old, old_name, new, started).await
+}
+
+/// Promotes replica `new` in place of `old` once it applied what it received (bounded),
+/// fences `old` and re-points the other replicas; returns `new`.
+pub(super) async fn promote_chosen(
+    config: &ClusterConfig,
+    state: &ClusterState,
+    old: usize,
+    old_name: &str,
+    new: usize,
+    started: Instant,
+) -> Result<usize, FailoverError> {
+    let snap = state.load_full();
     let new_name = snap.nodes[new].name.clone();
     let mut conn = admin(config, new).await?;
     // The IO thread first: what it received is then final, and the SQL thread applies it.
@@ -432,6 +446,82 @@ pub(super) async fn promote(
         }
     }
     Ok(new)
+}
+
+/// Planned switchover to replica `new`: the old primary is set read_only (no write in flight:
+/// the caller paused the cluster and waited for its transactions), `new` waits until it
+/// applied the old primary's last transaction (MASTER_GTID_WAIT, bounded by `limit`), then it
+/// is promoted as in a failover. Err leaves the old primary writable again.
+pub(super) async fn switch_to(
+    config: &ClusterConfig,
+    state: &ClusterState,
+    old: usize,
+    new: usize,
+    limit: Duration,
+) -> Result<String, FailoverError> {
+    let snap = state.load_full();
+    let (old_name, new_name) = (snap.nodes[old].name.clone(), snap.nodes[new].name.clone());
+    let started = Instant::now();
+    let mut primary = admin(config, old).await?;
+    run(
+        config,
+        &mut primary,
+        &old_name,
+        &["SET GLOBAL read_only = 1"],
+    )
+    .await?;
+    let caught_up = async {
+        let pos = scalar(
+            &mut primary,
+            &old_name,
+            "SELECT @@gtid_binlog_pos",
+            config.health_check_timeout,
+        )
+        .await?;
+        let Some(sql) = gtid_wait_sql(&pos, limit) else {
+            return Ok::<_, FailoverError>((pos, true));
+        };
+        let mut replica = admin(config, new).await?;
+        let waited = scalar(
+            &mut replica,
+            &new_name,
+            &sql,
+            limit + config.health_check_timeout,
+        )
+        .await?;
+        Ok((pos, waited == "0"))
+    }
+    .await;
+    let pos = match caught_up {
+        Ok((pos, true)) => pos,
+        Ok((pos, false)) => {
+            let _ = run(
+                config,
+                &mut primary,
+                &old_name,
+                &["SET GLOBAL read_only = 0"],
+            )
+            .await;
+            return Err(FailoverError::NotCaughtUp(format!(
+                "{new_name} did not apply GTID position {pos} within {limit:?}; {old_name} is writable again"
+            )));
+        }
+        Err(e) => {
+            let _ = run(
+                config,
+                &mut primary,
+                &old_name,
+                &["SET GLOBAL read_only = 0"],
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    promote_chosen(config, state, old, &old_name, new, started).await?;
+    Ok(format!(
+        "{new_name} applied {old_name}'s last transactions ({pos}) and was promoted in {} ms; {old_name} is read_only and fenced",
+        started.elapsed().as_millis()
+    ))
 }
 
 /// A fenced former primary that is back and writable gets read_only = 1, so that nothing

@@ -5,6 +5,7 @@ mod conninfo;
 mod failover;
 mod failover_mysql;
 mod probe;
+pub mod switchover;
 mod tracker;
 
 pub use probe::{format_lsn, parse_lsn, ProbeError, ProbeResult, Prober};

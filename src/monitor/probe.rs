@@ -49,7 +49,7 @@ pub fn format_lsn(lsn: u64) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// Connect, authentication or query failed.
-    #[error("{0}")]
+    #[error("{}", pg_error_text(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The probe did not finish in time.
     #[error("probe timed out after {0:?}")]
@@ -259,4 +259,13 @@ pub async fn connect_as(
         let _ = conn.await;
     });
     Ok(client)
+}
+
+/// A tokio-postgres error with the server's message and SQLSTATE when there is one (its
+/// Display says only "db error").
+fn pg_error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
 }

@@ -7,6 +7,7 @@ pub use error::PoolError;
 
 use crate::backend::ServerConn;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -70,6 +71,37 @@ impl Pooled for ServerConn {
     }
 }
 
+/// Where a node's pools report to the metrics (no-op handles by default).
+#[derive(Clone)]
+pub struct PoolMetrics {
+    /// How long checkouts that found the pool busy waited.
+    pub wait_seconds: metrics::Histogram,
+    /// Checkouts that timed out.
+    pub timeouts: metrics::Counter,
+}
+
+impl Default for PoolMetrics {
+    fn default() -> Self {
+        PoolMetrics {
+            wait_seconds: metrics::Histogram::noop(),
+            timeouts: metrics::Counter::noop(),
+        }
+    }
+}
+
+/// A node's pools summed up, for the metrics endpoint and the admin console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections lent to clients (or being opened for them).
+    pub in_use: usize,
+    /// Checkouts waiting for a free slot now.
+    pub waiting: usize,
+    /// Most connections the pools may open (pool size times the number of pools).
+    pub max: usize,
+}
+
 /// One pool: a semaphore with one permit per open connection (idle or in use), so the pool
 /// never holds more than `size` connections, and a stack of idle ones with their permits.
 pub struct NodePool<C: Pooled = ServerConn> {
@@ -79,6 +111,34 @@ pub struct NodePool<C: Pooled = ServerConn> {
     idle: Mutex<Vec<(Box<C>, OwnedSemaphorePermit)>>,
     returned: Notify,
     limits: PoolLimits,
+    /// Checkouts waiting now (only the slow path touches it).
+    waiting: AtomicUsize,
+    metrics: PoolMetrics,
+}
+
+/// A checkout that had to wait: counted while it waits; its wait is recorded when it ends.
+struct Waiting<'a> {
+    waiting: &'a AtomicUsize,
+    metrics: &'a PoolMetrics,
+    since: tokio::time::Instant,
+}
+
+impl<'a> Waiting<'a> {
+    fn start(waiting: &'a AtomicUsize, metrics: &'a PoolMetrics) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting {
+            waiting,
+            metrics,
+            since: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.wait_seconds.record(self.since.elapsed());
+    }
 }
 
 /// An idle connection taken from a pool.
@@ -150,6 +210,7 @@ impl<C: Pooled> NodePool<C> {
     ) -> Result<(Lease<C>, Option<Idle<C>>), PoolError> {
         // Read the clock only once a wait is needed: most checkouts find a connection at once.
         let mut deadline = None;
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let returned = self.returned.notified();
             if let Some((lease, idle)) = self.pop_idle(incarnation) {
@@ -162,13 +223,17 @@ impl<C: Pooled> NodePool<C> {
                 };
                 return Ok((lease, None));
             }
+            let since = waiting
+                .get_or_insert_with(|| Waiting::start(&self.waiting, &self.metrics))
+                .since;
             tokio::select! {
                 _ = returned => {}
                 p = self.slots.clone().acquire_owned() => {
                     let permit = p.map_err(|_| PoolError::Closed)?;
                     return Ok((Lease { permit, pool: self.clone() }, None));
                 }
-                _ = tokio::time::sleep_until(*deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.limits.timeout)) => {
+                _ = tokio::time::sleep_until(*deadline.get_or_insert(since + self.limits.timeout)) => {
+                    self.metrics.timeouts.increment(1);
                     return Err(PoolError::Timeout {
                         node: self.key.node,
                         user: self.key.user.clone(),
@@ -211,6 +276,11 @@ impl<C: Pooled> NodePool<C> {
         let open = self.limits.size - self.slots.available_permits();
         (idle, open.saturating_sub(idle))
     }
+
+    /// Checkouts waiting for a free slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
 }
 
 /// Every pool of a cluster, created on first use. The map is locked only when a session
@@ -218,6 +288,8 @@ impl<C: Pooled> NodePool<C> {
 pub struct Pools<C: Pooled = ServerConn> {
     pools: Mutex<HashMap<PoolKey, Arc<NodePool<C>>>>,
     limits: PoolLimits,
+    /// Per node id; missing ones report nowhere.
+    metrics: Vec<PoolMetrics>,
 }
 
 impl<C: Pooled> Pools<C> {
@@ -226,7 +298,13 @@ impl<C: Pooled> Pools<C> {
         Pools {
             pools: Mutex::new(HashMap::new()),
             limits,
+            metrics: Vec::new(),
         }
+    }
+
+    /// Reports the pools of node `i` to `metrics[i]` (pools created from now on).
+    pub fn observe(&mut self, metrics: Vec<PoolMetrics>) {
+        self.metrics = metrics;
     }
 
     /// The pool for `key`, created if needed.
@@ -236,11 +314,13 @@ impl<C: Pooled> Pools<C> {
             .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(NodePool {
+                    metrics: self.metrics.get(key.node).cloned().unwrap_or_default(),
                     key,
                     slots: Arc::new(Semaphore::new(self.limits.size)),
                     idle: Mutex::new(Vec::new()),
                     returned: Notify::new(),
                     limits: self.limits,
+                    waiting: AtomicUsize::new(0),
                 })
             })
             .clone()
@@ -263,6 +343,22 @@ impl<C: Pooled> Pools<C> {
                 p.clear();
             }
         }
+    }
+
+    /// Connection counts of every node's pools, indexed by node id (`nodes` of them).
+    pub fn stats(&self, nodes: usize) -> Vec<PoolStats> {
+        let mut out = vec![PoolStats::default(); nodes];
+        for p in self.all() {
+            let Some(s) = out.get_mut(p.key.node) else {
+                continue;
+            };
+            let (idle, in_use) = p.counts();
+            s.idle += idle;
+            s.in_use += in_use;
+            s.waiting += p.waiting();
+            s.max += self.limits.size;
+        }
+        out
     }
 
     /// Idle connections over all pools, for tests and the admin console.

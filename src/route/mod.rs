@@ -189,6 +189,34 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason in declaration order, so that `ALL[r as usize] == r` (metrics keep one
+    /// handle per reason, indexed this way).
+    pub const ALL: [Reason; 23] = [
+        Reason::Empty,
+        Reason::Select,
+        Reason::Show,
+        Reason::Values,
+        Reason::Table,
+        Reason::Explain,
+        Reason::ReadOnlyWith,
+        Reason::CopyTo,
+        Reason::Set,
+        Reason::Transaction,
+        Reason::TwoPhase,
+        Reason::Write,
+        Reason::Ddl,
+        Reason::Cursor,
+        Reason::Session,
+        Reason::Unknown,
+        Reason::ForUpdate,
+        Reason::SelectInto,
+        Reason::ModifyingCte,
+        Reason::SideEffectFunction,
+        Reason::ExplainAnalyzeWrite,
+        Reason::Pinned,
+        Reason::LocalInfile,
+    ];
+
     /// Stable kebab-case name for logs, metrics and the admin console.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -91,6 +91,46 @@ pub fn error_response_fields(f: &ErrorFields) -> Bytes {
     error_like(b'E', f)
 }
 
+/// RowDescription ('T') for text columns (type `text`, OID 25, text format).
+pub fn row_description(columns: &[&str]) -> Bytes {
+    let size: usize = columns.iter().map(|c| c.len() + 19).sum();
+    tagged(b'T', size + 2, |b| {
+        b.put_i16(i16::try_from(columns.len()).unwrap_or(i16::MAX));
+        for c in columns.iter().take(i16::MAX as usize) {
+            b.put_slice(c.as_bytes());
+            b.put_u8(0);
+            b.put_i32(0); // table OID
+            b.put_i16(0); // column number
+            b.put_i32(25); // type OID: text
+            b.put_i16(-1); // variable length
+            b.put_i32(-1); // no type modifier
+            b.put_i16(0); // text format
+        }
+    })
+}
+
+/// DataRow ('D') of text values (None is NULL).
+pub fn data_row(values: &[Option<&str>]) -> Bytes {
+    let size: usize = values.iter().map(|v| v.map_or(0, str::len) + 4).sum();
+    tagged(b'D', size + 2, |b| {
+        b.put_i16(i16::try_from(values.len()).unwrap_or(i16::MAX));
+        for v in values.iter().take(i16::MAX as usize) {
+            match v {
+                Some(text) => {
+                    b.put_i32(i32::try_from(text.len()).unwrap_or(i32::MAX));
+                    b.put_slice(text.as_bytes());
+                }
+                None => b.put_i32(-1),
+            }
+        }
+    })
+}
+
+/// EmptyQueryResponse ('I').
+pub fn empty_query_response() -> Bytes {
+    tagged(b'I', 0, |_| {})
+}
+
 /// NoticeResponse ('N') with fields S, V (same as S), C, M.
 pub fn notice_response(severity: &str, code: &str, message: &str) -> Bytes {
     error_like(b'N', &simple_fields(severity, code, message))

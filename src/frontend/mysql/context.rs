@@ -39,10 +39,14 @@ pub struct MyContext {
     pub classify: ClassifyOptions,
     /// Session ids.
     pub next_session: AtomicU64,
+    /// Logged-in clients, for the admin console.
+    pub clients: Arc<crate::frontend::clients::ClientRegistry>,
     /// Client-facing TLS (`[clusters.tls]`): the greeting offers CLIENT_SSL when set.
     pub tls_acceptor: Option<TlsAcceptor>,
     /// Refuse logins that arrive without TLS (`[clusters.tls] require`).
     pub tls_require: bool,
+    /// Metric handles (no-ops unless `observe` turned them on).
+    pub metrics: Arc<crate::observe::ClusterMetrics>,
 }
 
 impl MyContext {
@@ -56,6 +60,7 @@ impl MyContext {
         let tls_acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let tls_require = config.tls.as_ref().is_some_and(|t| t.require);
         Ok(MyContext {
+            metrics: Arc::new(crate::observe::ClusterMetrics::new(&config, false)),
             tls_acceptor,
             tls_require,
             pools: Pools::new(PoolLimits {
@@ -74,10 +79,17 @@ impl MyContext {
                 side_effect_functions: config.side_effect_functions.clone(),
             },
             next_session: AtomicU64::new(1),
+            clients: Default::default(),
             config,
             general,
             state,
         })
+    }
+
+    /// Records this cluster's metrics in `metrics` (before any session or pool exists).
+    pub fn observe(&mut self, metrics: Arc<crate::observe::ClusterMetrics>) {
+        self.pools.observe(metrics.pool_metrics());
+        self.metrics = metrics;
     }
 
     /// The pools of (user, database), one per node.
@@ -187,5 +199,15 @@ impl MyContext {
         }
         let msg = format!("no node of cluster {} can be reached", self.config.name);
         Err((super::NO_NODE, "08S01".to_string(), msg))
+    }
+
+    /// The login settings of this cluster's listener.
+    pub(super) fn login_policy(&self) -> super::handshake::LoginPolicy<'_> {
+        super::handshake::LoginPolicy {
+            users: &self.users,
+            tls_acceptor: self.tls_acceptor.as_ref(),
+            tls_require: self.tls_require,
+            local_infile: self.config.local_infile,
+        }
     }
 }

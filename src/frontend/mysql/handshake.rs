@@ -3,22 +3,35 @@
 //! path, which needs no TLS or RSA because the proxy knows the password; other plugins are
 //! switched to mysql_native_password).
 
-use super::MyContext;
 use crate::backend::mysql::proxy_capabilities;
 use crate::tls::MaybeTls;
 use bytes::BytesMut;
+use std::collections::HashMap;
 use switchyard_mysql::CapabilityFlags;
 use switchyard_mysql::{self as my, StatusFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 /// Version string in the greeting; "5.7" keeps clients on the plain 4.1 protocol paths.
 const SERVER_VERSION: &[u8] = b"5.7.99-switchyard";
 /// utf8mb4_general_ci, MariaDB's default collation.
 const DEFAULT_CHARSET: u8 = 45;
 
+/// Who may log in and how: a cluster's users and TLS settings, or the admin console's.
+pub(crate) struct LoginPolicy<'a> {
+    /// Passwords by user name.
+    pub users: &'a HashMap<String, String>,
+    /// Offer TLS with this acceptor.
+    pub tls_acceptor: Option<&'a TlsAcceptor>,
+    /// Refuse logins without TLS.
+    pub tls_require: bool,
+    /// Offer CLIENT_LOCAL_FILES.
+    pub local_infile: bool,
+}
+
 /// A client that logged in.
-pub(super) struct Login {
+pub(crate) struct Login {
     /// User name.
     pub user: String,
     /// Database named in the handshake ("" for none).
@@ -31,7 +44,7 @@ pub(super) struct Login {
 
 /// Why a handshake ended without a login; the message is for the client's ERR packet.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum HandshakeError {
+pub(crate) enum HandshakeError {
     /// The socket failed or closed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -53,10 +66,10 @@ pub(super) enum HandshakeError {
 /// Runs the handshake on `tcp`; `buf` keeps bytes read past it. Returns the client's stream
 /// (TLS when it asked for it) with the outcome; the stream is None only when a TLS handshake
 /// started and failed.
-pub(super) async fn handshake(
+pub(crate) async fn handshake(
     tcp: TcpStream,
     buf: &mut BytesMut,
-    ctx: &MyContext,
+    ctx: &LoginPolicy<'_>,
     id: u64,
 ) -> (Option<MaybeTls>, Result<Login, HandshakeError>) {
     let mut tcp = tcp;
@@ -65,7 +78,7 @@ pub(super) async fn handshake(
     if ctx.tls_acceptor.is_some() {
         capabilities |= CapabilityFlags::CLIENT_SSL;
     }
-    if ctx.config.local_infile {
+    if ctx.local_infile {
         capabilities |= CapabilityFlags::CLIENT_LOCAL_FILES;
     }
     let greeting = my::HandshakeV10 {
@@ -93,7 +106,7 @@ pub(super) async fn handshake(
         let result = login(&mut stream, buf, ctx, &nonce, p).await;
         return (Some(stream), result);
     }
-    let Some(acceptor) = ctx.tls_acceptor.as_ref() else {
+    let Some(acceptor) = ctx.tls_acceptor else {
         let msg = "TLS is not configured on this switchyard listener ([clusters.tls])".into();
         let result = refuse(&mut stream, p.next_seq(), 1043, "08S01", msg).await;
         return (Some(stream), result);
@@ -134,7 +147,7 @@ const MAX_LOGIN_PACKET: usize = 64 * 1024;
 async fn login(
     stream: &mut MaybeTls,
     buf: &mut BytesMut,
-    ctx: &MyContext,
+    ctx: &LoginPolicy<'_>,
     nonce: &[u8],
     p: my::Packet,
 ) -> Result<Login, HandshakeError> {

@@ -14,4 +14,6 @@ pub(super) struct MyLink {
     pub dirty: bool,
     /// Changes when the node is declared down: a command waiting on it then fails.
     pub node_down: tokio::sync::watch::Receiver<u64>,
+    /// The node's role when the session last routed to it (metrics label).
+    pub role: Option<crate::cluster::Role>,
 }

@@ -3,7 +3,7 @@
 
 mod context;
 mod cursor;
-mod handshake;
+pub(crate) mod handshake;
 mod link;
 mod listener;
 mod relay;

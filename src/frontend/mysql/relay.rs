@@ -143,6 +143,9 @@ impl Session {
             if !forwarded && out.is_empty() && retryable {
                 return Ok(None);
             }
+            self.ctx
+                .metrics
+                .error(crate::observe::ErrorKind::ConnectionLost);
             out.extend_from_slice(&my::encode_packet(
                 last_seq.wrapping_add(1),
                 &err_payload(

@@ -7,6 +7,7 @@ use super::{err_payload, ok_payload, MyContext, CONNECTION_LOST, NO_NODE};
 use crate::backend::mysql::MyConn;
 use crate::cluster::ReplicaPicker;
 use crate::net::{NetRead, NetWrite};
+use crate::observe::{ErrorKind, StatementKind, Tally};
 use crate::pool::NodePool;
 use crate::route::{Effect, Intent, RouteHint};
 use bytes::{Bytes, BytesMut};
@@ -153,8 +154,14 @@ impl Session {
         s
     }
 
-    /// Sends one packet of the proxy's own to the client.
+    /// Sends one packet of the proxy's own to the client; an ERR of the proxy's own kinds is
+    /// counted (see `ErrorKind::of_mysql_code`).
     pub(super) async fn reply(&mut self, seq: u8, payload: &[u8]) -> std::io::Result<()> {
+        if let [0xff, lo, hi, ..] = payload {
+            if let Some(kind) = ErrorKind::of_mysql_code(u16::from_le_bytes([*lo, *hi])) {
+                self.ctx.metrics.error(kind);
+            }
+        }
         self.client_w
             .write_all(&my::encode_packet(seq, payload))
             .await?;
@@ -269,6 +276,9 @@ impl Session {
         class: Option<crate::route::Classification>,
     ) -> std::io::Result<()> {
         let reply_seq = p.next_seq();
+        if let Some(err) = self.wait_if_paused().await {
+            return self.reply(reply_seq, &err).await;
+        }
         let mut target = self.target(class.as_ref());
         target = self.ryw_target(target);
         if let Some(why) = class.as_ref().and_then(|c| c.pins()) {
@@ -278,6 +288,15 @@ impl Session {
             }
         }
         let raw = p.raw.clone();
+        let tally = class.as_ref().map_or_else(
+            || {
+                // Not UTF-8: not classified, sent to the primary.
+                let mut t = Tally::default();
+                t.add(StatementKind::Other);
+                t
+            },
+            Tally::of,
+        );
         // A read that loses its replica before any reply is tried once more elsewhere.
         for _ in 0..self.links.len() + 2 {
             let node = match self.choose_waiting(&target).await {
@@ -304,11 +323,15 @@ impl Session {
                 target = self.ryw_next_target();
                 continue;
             }
+            let role = self.links[node].as_ref().and_then(|l| l.role);
+            let sent = self.ctx.metrics.clock();
             match self
                 .relay(node, raw.clone(), matches!(target, Target::Replica))
                 .await?
             {
                 Some(ok) => {
+                    let done = sent.map(|_| std::time::Instant::now());
+                    self.ctx.metrics.record(node, role, &tally, sent, done);
                     if ok {
                         if let (Some(c), Some(t)) = (&class, text) {
                             self.apply_effects(node, c, t);
@@ -332,6 +355,23 @@ impl Session {
             "Lost connection to server during query",
         );
         self.reply(reply_seq, &err).await
+    }
+
+    /// PAUSE (admin console) or a switchover: outside a transaction, new work waits until
+    /// the cluster resumes, at most `failover.timeout`; Some(ERR payload) when it did not.
+    pub(super) async fn wait_if_paused(&self) -> Option<Bytes> {
+        if self.txn_node.is_some() || !self.ctx.state.is_paused() {
+            return None;
+        }
+        let limit = self.ctx.config.failover.timeout;
+        if self.ctx.state.wait_unpaused(limit).await {
+            return None;
+        }
+        let msg = format!(
+            "cluster {} is paused (waited {limit:?}); RESUME it from the admin console",
+            self.ctx.config.name
+        );
+        Some(err_payload(NO_NODE, "08S01", &msg))
     }
 
     /// After `ensure_link(node)` failed with `e`: an unreachable node is taken out, and true
@@ -431,9 +471,17 @@ impl Session {
         &mut self,
         node: usize,
     ) -> Result<(), super::context::LeaseError> {
-        let incarnation = self.incarnation(node);
-        match &self.links[node] {
-            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
+        let (incarnation, role) = self
+            .ctx
+            .state
+            .load()
+            .node(node)
+            .map_or((0, None), |n| (n.incarnation, n.role));
+        match &mut self.links[node] {
+            Some(l) if l.conn.incarnation == incarnation => {
+                l.role = role;
+                return Ok(());
+            }
             Some(_) => self.links[node] = None,
             None => {}
         }
@@ -463,6 +511,7 @@ impl Session {
             lease,
             dirty: false,
             node_down,
+            role,
         });
         Ok(())
     }

@@ -36,6 +36,9 @@ impl Session {
         let seq = p.next_seq();
         let sql: Arc<str> = String::from_utf8_lossy(&p.payload[1..]).into();
         let class = crate::route::classify_mysql(&sql, &self.ctx.classify);
+        if let Some(err) = self.wait_if_paused().await {
+            return self.reply(seq, &err).await;
+        }
         let target = self.target(Some(&class));
         let wants_primary = !matches!(target, Target::Replica);
         let mut node = None;
@@ -140,6 +143,9 @@ impl Session {
         let long_data = std::mem::take(&mut st.long_data);
         st.long_data_bytes = 0;
         let wants_primary = st.wants_primary;
+        if let Some(err) = self.wait_if_paused().await {
+            return self.reply(seq, &err).await;
+        }
         let mut target = match (
             self.txn_node.or_else(|| self.cursor_node(id)),
             wants_primary || self.pinned.is_some() || !self.autocommit,
@@ -239,11 +245,16 @@ impl Session {
                     "Incorrect arguments to mysqld_stmt_execute (parameter types never bound)";
                 return self.reply(seq, &err_payload(1210, "HY000", msg)).await;
             };
+            let role = self.links[node].as_ref().and_then(|l| l.role);
+            let sent = self.ctx.metrics.clock();
             match self
                 .relay(node, my::encode_packet(0, &payload), retryable)
                 .await?
             {
                 Some(ok) => {
+                    let done = sent.map(|_| std::time::Instant::now());
+                    let tally = crate::observe::Tally::of(&class);
+                    self.ctx.metrics.record(node, role, &tally, sent, done);
                     if ok && self.committed_write(node, Some(&class)) {
                         self.note_write(node).await;
                     }

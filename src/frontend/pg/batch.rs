@@ -2,6 +2,7 @@
 //! up to Sync or Flush), with what routing needs to know about them.
 
 use super::vars::Action;
+use crate::observe::{ReasonLabel, StatementKind, Tally};
 use crate::route::{Classification, Effect, Intent, RouteHint};
 use bytes::Bytes;
 use switchyard_postgres::Frame;
@@ -18,7 +19,9 @@ pub struct Batch {
     /// First routing hint seen.
     pub hint: Option<RouteHint>,
     /// Why the batch goes where it goes (the deciding statement's reason).
-    pub reason: &'static str,
+    pub reason: ReasonLabel,
+    /// Statements the batch executes, by kind (for the metrics).
+    pub tally: Tally,
     /// Session changes made by the batch, applied when it succeeds.
     pub actions: Vec<Action>,
     /// Set when a statement creates state that cannot be replayed elsewhere.
@@ -46,7 +49,7 @@ impl Batch {
     }
 
     /// Folds a statement's routing facts into the batch.
-    pub fn absorb_intent(&mut self, intent: Intent, hint: Option<RouteHint>, reason: &'static str) {
+    pub fn absorb_intent(&mut self, intent: Intent, hint: Option<RouteHint>, reason: ReasonLabel) {
         if self.hint.is_none() {
             self.hint = hint;
         }
@@ -66,7 +69,7 @@ impl Batch {
 
     /// Folds a whole classification (routing and session effects) into the batch.
     pub fn absorb(&mut self, class: &Classification, sql: &str) {
-        self.absorb_intent(class.intent, class.hint, class.reason.as_str());
+        self.absorb_intent(class.intent, class.hint, class.reason.into());
         for st in &class.statements {
             let text = || sql.get(st.span.clone()).unwrap_or_default().to_string();
             match &st.effect {
@@ -118,7 +121,9 @@ pub struct PreparedDef {
     /// Routing hint of the statement.
     pub hint: Option<RouteHint>,
     /// Reason behind the intent.
-    pub reason: &'static str,
+    pub reason: ReasonLabel,
+    /// What the statement does, for the metrics.
+    pub kind: StatementKind,
     /// The statement is COMMIT or END.
     pub ends_txn: bool,
 }

@@ -40,6 +40,8 @@ pub struct ClusterContext {
     pub decoy: ScramVerifier,
     /// Live sessions' cancel keys.
     pub cancels: CancelRegistry,
+    /// Logged-in clients, for the admin console.
+    pub clients: Arc<crate::frontend::clients::ClientRegistry>,
     /// Session ids.
     pub next_session: AtomicU64,
     /// Set while reads fall back to the primary, so the log line is written once per episode.
@@ -52,6 +54,8 @@ pub struct ClusterContext {
     pub server_tls: Option<TlsConnector>,
     /// The configured backend TLS mode.
     pub server_tls_mode: BackendTlsMode,
+    /// Metric handles (no-ops unless `observe` turned them on).
+    pub metrics: Arc<crate::observe::ClusterMetrics>,
 }
 
 impl ClusterContext {
@@ -87,6 +91,7 @@ impl ClusterContext {
                 .collect()
         };
         Ok(ClusterContext {
+            metrics: Arc::new(crate::observe::ClusterMetrics::new(&config, false)),
             pools: Pools::new(PoolLimits {
                 size: config.pool_size,
                 min_size: config.pool_min_size,
@@ -100,6 +105,7 @@ impl ClusterContext {
             users,
             decoy: ScramVerifier::generate(&random),
             cancels: CancelRegistry::default(),
+            clients: Default::default(),
             next_session: AtomicU64::new(1),
             fallback_logged: AtomicBool::new(false),
             tls_acceptor,
@@ -114,6 +120,12 @@ impl ClusterContext {
 }
 
 impl ClusterContext {
+    /// Records this cluster's metrics in `metrics` (before any session or pool exists).
+    pub fn observe(&mut self, metrics: Arc<crate::observe::ClusterMetrics>) {
+        self.pools.observe(metrics.pool_metrics());
+        self.metrics = metrics;
+    }
+
     /// Opens a new server connection to `node` for (user, database).
     pub async fn open_server(
         &self,

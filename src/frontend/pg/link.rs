@@ -110,6 +110,12 @@ pub struct Pending {
     pub captured: Option<u64>,
     /// The client's batch committed a write (read-your-writes, window mode).
     pub wrote: bool,
+    /// The client's statements it carries, counted when it completes.
+    pub tally: crate::observe::Tally,
+    /// Role of the node it was sent to, for the metrics.
+    pub role: Option<crate::cluster::Role>,
+    /// When it was sent, when metrics are on and it carries statements.
+    pub sent: Option<std::time::Instant>,
 }
 
 /// Parse, Bind and Close are answered by one completion message each, in order; the proxy's own
@@ -215,6 +221,8 @@ pub struct Link {
     pub dirty: bool,
     /// Changes when the node goes down: work in flight here is then lost.
     pub node_down: tokio::sync::watch::Receiver<u64>,
+    /// The node's role when the session last routed to it (metrics label).
+    pub role: Option<crate::cluster::Role>,
 }
 
 impl Link {
@@ -234,6 +242,7 @@ impl Link {
             status: b'I',
             dirty: false,
             node_down,
+            role: None,
         }
     }
 

@@ -8,6 +8,8 @@ use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
 use crate::backend::ServerConn;
 use crate::cluster::NodeState;
+use crate::frontend::clients::ClientInfo;
+use crate::observe::ErrorKind;
 use crate::pool::{Lease, NodePool};
 use crate::tls::MaybeTls;
 use bytes::BytesMut;
@@ -36,11 +38,13 @@ pub async fn serve(
             &format!("too many client connections (at most {max})"),
         )
     };
-    crate::frontend::accept::accept_loop(
+    let metrics = ctx.metrics.clone();
+    crate::frontend::accept::accept_loop_with(
         listener,
         max_clients,
         shutdown,
         refusal,
+        || metrics.error(ErrorKind::TooManyClients),
         |stream, peer| {
             let ctx = ctx.clone();
             let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
@@ -53,6 +57,7 @@ pub async fn serve(
 
 /// Runs one client connection to its end; every error is reported to that client only.
 async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
+    let _connected = ctx.metrics.client_connected();
     let mut buf = BytesMut::with_capacity(4096);
     let (stream, login) = startup(tcp, &mut buf, &ctx).await;
     let Some(mut stream) = stream else {
@@ -84,6 +89,7 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
         }
         Err(e) => {
             tracing::info!("startup failed: {e}");
+            count_session_error(&ctx, &e);
             farewell(&mut stream, e.sqlstate(), &e.to_string()).await;
             return;
         }
@@ -95,6 +101,9 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
     let first = match first_connection(&ctx, &pools, &vars).await {
         Ok(c) => c,
         Err((code, msg)) => {
+            if let Some(kind) = ErrorKind::of_sqlstate(&code) {
+                ctx.metrics.error(kind);
+            }
             farewell(&mut stream, &code, &msg).await;
             ctx.cancels.unregister(key);
             return;
@@ -118,6 +127,13 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
         return;
     }
     let client_params = first.0.params.clone();
+    let registered = ctx.clients.register(ClientInfo {
+        id,
+        user: user.clone(),
+        database: database.clone(),
+        addr: stream.tcp().peer_addr().ok(),
+        since: std::time::SystemTime::now(),
+    });
     let transaction_pooling = ctx.transaction_pooling(&user);
     let mut session = Session::new(SessionParts {
         ctx: ctx.clone(),
@@ -130,16 +146,45 @@ async fn client_task(ctx: Arc<ClusterContext>, tcp: TcpStream, id: u64) {
         transaction_pooling,
     });
     session.adopt_first(first, client_params);
-    match session.run().await {
-        Ok(_) => tracing::debug!("client left"),
-        Err(e) => {
+    let mut killed = registered.killed.clone();
+    let outcome = tokio::select! {
+        r = session.run() => Some(r),
+        Ok(_) = killed.wait_for(|k| *k) => None,
+    };
+    match outcome {
+        None => {
+            // Work in flight is abandoned: its server connections are closed, not pooled.
+            tracing::info!("killed from the admin console");
+            let msg =
+                "terminating connection due to administrator command (switchyard admin console)";
+            session.queue_client(pg::error_response("FATAL", "57P01", msg));
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.flush_client()).await;
+        }
+        Some(Ok(_)) => tracing::debug!("client left"),
+        Some(Err(e)) => {
             tracing::info!("session ended: {e}");
+            count_session_error(&ctx, &e);
             session.queue_client(pg::error_response("FATAL", e.sqlstate(), &e.to_string()));
             let _ = tokio::time::timeout(Duration::from_secs(1), session.flush_client()).await;
         }
     }
     ctx.cancels.unregister(key);
     session.release_links();
+}
+
+/// Counts an error that ends a client's startup or session (a client's own I/O failure is
+/// not one of the proxy's errors).
+fn count_session_error(ctx: &ClusterContext, e: &FrontendError) {
+    let kind = match e {
+        FrontendError::Io(_) => None,
+        FrontendError::StartupTimeout => Some(ErrorKind::Timeout),
+        FrontendError::AuthFailed(_) => Some(ErrorKind::AuthFailed),
+        FrontendError::Protocol(_) => Some(ErrorKind::Protocol),
+        FrontendError::Refused { code, .. } => ErrorKind::of_sqlstate(code),
+    };
+    if let Some(kind) = kind {
+        ctx.metrics.error(kind);
+    }
 }
 
 /// How long a refused client gets to take its last error message.
@@ -210,7 +255,9 @@ impl Session {
         let node = conn.node;
         let node_down = self.ctx.state.watch_node(node);
         let queues = super::link::LinkQueues::default();
-        self.links[node] = Some(super::link::Link::new(conn, lease, node_down, queues));
+        let mut link = super::link::Link::new(conn, lease, node_down, queues);
+        link.role = self.ctx.state.load().node(node).and_then(|n| n.role);
+        self.links[node] = Some(link);
         self.client_params = client_params;
         self.maybe_release(node);
     }

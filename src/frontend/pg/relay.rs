@@ -167,8 +167,13 @@ impl Session {
                 .state
                 .report_failure(node, &format!("server said {why}"));
         }
+        // One clock read for every timed round trip this read completed (only with metrics on).
+        let now = finished
+            .iter()
+            .any(|(p, _)| p.sent.is_some())
+            .then(std::time::Instant::now);
         for (p, status) in finished {
-            self.finish_pending(node, p, status);
+            self.finish_pending(node, p, status, now);
         }
         self.maybe_release(node);
         Ok(())
@@ -176,7 +181,16 @@ impl Session {
 
     /// Applies what a completed message means for the session: transaction status and
     /// session-state changes.
-    fn finish_pending(&mut self, node: usize, p: Pending, status: u8) {
+    fn finish_pending(
+        &mut self,
+        node: usize,
+        p: Pending,
+        status: u8,
+        now: Option<std::time::Instant>,
+    ) {
+        if !p.tally.is_empty() {
+            self.ctx.metrics.record(node, p.role, &p.tally, p.sent, now);
+        }
         if p.internal {
             if let Some(lsn) = p.captured {
                 self.ryw_lsn = Some(self.ryw_lsn.map_or(lsn, |l| l.max(lsn)));
@@ -252,6 +266,7 @@ impl Session {
         if cut_batch {
             self.open_batch = None;
             self.open_actions.clear();
+            self.open_tally = crate::observe::Tally::default();
             self.discard_until_sync = true;
         }
         let mut lost: Vec<Pending> = link
@@ -269,15 +284,18 @@ impl Session {
         let msg = format!(
             "server connection to node {name} was lost ({why}); the statement did not complete, the session is still usable"
         );
+        let lost_kind = crate::observe::ErrorKind::ConnectionLost;
         for p in &lost {
             // A statement the server already answered with an error needs no second one.
             if !p.error {
                 self.queue_client(pg::error_response("ERROR", "08006", &msg));
+                self.ctx.metrics.error(lost_kind);
             }
             self.queue_client(pg::ready_for_query(b'I'));
         }
         if cut_batch {
             self.queue_client(pg::error_response("ERROR", "08006", &msg));
+            self.ctx.metrics.error(lost_kind);
         }
     }
 }

@@ -191,6 +191,21 @@ impl Session {
     /// while the cluster has no primary waits up to `failover.timeout` for one; a read after
     /// the session's write waits up to `read_your_writes_wait` for a replica to replay it.
     async fn route(&mut self, batch: &Batch) -> Result<usize, RouteFailure> {
+        if self.tx_status == b'I' && self.ctx.state.is_paused() {
+            // PAUSE (admin console) or a switchover: transactions in flight finish, new ones
+            // wait here, bounded like a wait for a failover.
+            let limit = self.ctx.config.failover.timeout;
+            if !self.ctx.state.wait_unpaused(limit).await {
+                return Err(RouteFailure {
+                    code: "57P03",
+                    message: format!(
+                        "cluster {} is paused (waited {limit:?}); RESUME it from the admin console",
+                        self.ctx.config.name
+                    ),
+                    awaits_primary: false,
+                });
+            }
+        }
         let mut changes: Option<tokio::sync::watch::Receiver<u64>> = None;
         let (mut ryw_deadline, mut primary_deadline) = (None, None);
         let mut ryw_gave_up = false;
@@ -348,6 +363,9 @@ impl Session {
     /// Answers a batch that could not be sent with an error, keeping the protocol in step.
     pub(super) fn fail_batch(&mut self, batch: &Batch, f: RouteFailure) {
         tracing::warn!(session = self.id, code = f.code, "{}", f.message);
+        if let Some(kind) = crate::observe::ErrorKind::of_sqlstate(f.code) {
+            self.ctx.metrics.error(kind);
+        }
         self.queue_client(pg::error_response("ERROR", f.code, &f.message));
         self.open_actions.clear();
         if batch.has_sync {

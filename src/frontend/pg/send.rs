@@ -33,14 +33,17 @@ pub(super) enum LinkError {
 impl Session {
     /// Makes sure the session holds a connection to `node`: its own, or one from the pool.
     pub(super) async fn ensure_link(&mut self, node: usize) -> Result<(), LinkError> {
-        let incarnation = self
+        let (incarnation, role) = self
             .ctx
             .state
             .load()
             .node(node)
-            .map_or(0, |n| n.incarnation);
-        match &self.links[node] {
-            Some(l) if l.conn.incarnation == incarnation => return Ok(()),
+            .map_or((0, None), |n| (n.incarnation, n.role));
+        match &mut self.links[node] {
+            Some(l) if l.conn.incarnation == incarnation => {
+                l.role = role;
+                return Ok(());
+            }
             // The node went down since this connection was opened: it is likely dead.
             Some(_) => self.links[node] = None,
             None => {}
@@ -49,7 +52,9 @@ impl Session {
         let (lease, conn) = self.ctx.lease(&pool, node, incarnation).await?;
         let node_down = self.ctx.state.watch_node(node);
         let queues = self.spare_queues.take().unwrap_or_default();
-        self.links[node] = Some(Link::new(conn, lease, node_down, queues));
+        let mut link = Link::new(conn, lease, node_down, queues);
+        link.role = role;
+        self.links[node] = Some(link);
         Ok(())
     }
 
@@ -129,6 +134,13 @@ impl Session {
             actions.append(&mut batch.actions);
         }
         let has_sync = batch.has_sync;
+        // The statements it executes (with those of its parts sent up to a Flush) are counted
+        // when its Sync completes; a retried read is counted where it completes.
+        let mut tally = std::mem::take(&mut self.open_tally);
+        let mut mine = batch.tally;
+        mine.reason = batch.reason;
+        tally.merge(mine);
+        let mut sent = None;
         // Frames are relayed by reference (a Bytes clone is a reference count) so that a
         // retryable read keeps its batch without copying it.
         for frame in &batch.frames {
@@ -217,8 +229,18 @@ impl Session {
                 }
                 b'S' | b'Q' | b'F' => {
                     link.completions.push(Completion::Sync);
+                    let tally = std::mem::take(&mut tally);
+                    // No clock read unless metrics are on and it runs statements.
+                    sent = if tally.is_empty() {
+                        None
+                    } else {
+                        self.ctx.metrics.clock()
+                    };
                     link.outstanding.push_back(Pending {
                         actions: std::mem::take(&mut actions),
+                        tally,
+                        role: link.role,
+                        sent,
                         ..Pending::default()
                     });
                     frame.raw.clone()
@@ -253,9 +275,12 @@ impl Session {
         } else {
             self.open_batch = Some(node);
             self.open_actions = actions;
+            self.open_tally = tally;
         }
         if self.active.is_none() && self.ctx.config.query_timeout.is_some() {
-            self.active_since = Some(tokio::time::Instant::now());
+            // The metrics' clock read, when there was one, serves here too.
+            self.active_since =
+                Some(sent.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std));
             self.timeout_cancelled = false;
         }
         self.active = Some(node);

@@ -7,6 +7,7 @@ use super::vars::SessionVars;
 use super::{ClusterContext, FrontendError};
 use crate::cluster::ReplicaPicker;
 use crate::net::{NetRead, NetWrite};
+use crate::observe::{ReasonLabel, StatementKind, Tally};
 use crate::pool::NodePool;
 use crate::route::{classify, Intent};
 use bytes::BytesMut;
@@ -77,6 +78,10 @@ pub struct Session {
     pub(super) ryw_until: Option<tokio::time::Instant>,
     /// Queues of the last released link, reused by the next one.
     pub(super) spare_queues: Option<super::link::LinkQueues>,
+    /// Kind of the statement last bound (what an Execute runs), for the metrics.
+    bound_kind: StatementKind,
+    /// Statements of a batch sent up to a Flush, counted with the rest of it at its Sync.
+    pub(super) open_tally: Tally,
 }
 
 /// How the event loop ended.
@@ -153,6 +158,8 @@ impl Session {
             ryw_lsn: None,
             ryw_until: None,
             spare_queues: None,
+            bound_kind: StatementKind::Other,
+            open_tally: Tally::default(),
             max_message,
         }
     }
@@ -297,6 +304,7 @@ impl Session {
                         continue;
                     }
                     b.absorb(&class, sql);
+                    b.tally = Tally::of(&class);
                     if class.statements.is_empty() {
                         b.intent = None;
                     }
@@ -313,6 +321,10 @@ impl Session {
                         continue;
                     }
                     self.absorb_extended(&frame)?;
+                    if frame.tag == b'E' {
+                        let kind = self.bound_kind;
+                        self.building.tally.add(kind);
+                    }
                     let tag = frame.tag;
                     self.building.push(frame);
                     if tag == b'S' || tag == b'H' || self.building.bytes > BATCH_CAP {
@@ -322,7 +334,8 @@ impl Session {
                 }
                 b'F' => {
                     let mut b = Batch::default();
-                    b.absorb_intent(Intent::Write, None, "function-call");
+                    b.absorb_intent(Intent::Write, None, ReasonLabel::FunctionCall);
+                    b.tally.add(StatementKind::Write);
                     b.push(frame);
                     self.submit(b).await?;
                 }
@@ -360,7 +373,10 @@ impl Session {
                         parse,
                         intent: class.intent,
                         hint: class.hint,
-                        reason: class.reason.as_str(),
+                        reason: class.reason.into(),
+                        kind: class.statements.first().map_or(StatementKind::Other, |s| {
+                            StatementKind::of(s.intent, s.reason)
+                        }),
                         ends_txn: class.effects().any(|e| *e == crate::route::Effect::Commit),
                     },
                 );
@@ -371,10 +387,12 @@ impl Session {
                     self.building
                         .absorb_intent(def.intent, def.hint, def.reason);
                     self.building.ends_txn |= def.ends_txn;
+                    self.bound_kind = def.kind;
                 } else {
                     // Unknown statement: the server will report it; keep it on the primary.
                     self.building
-                        .absorb_intent(Intent::Write, None, "unknown-statement");
+                        .absorb_intent(Intent::Write, None, ReasonLabel::UnknownStatement);
+                    self.bound_kind = StatementKind::Other;
                 }
             }
             b'D' => {
@@ -447,6 +465,7 @@ impl Session {
         match kind {
             TimerKind::Query => {
                 self.timeout_cancelled = true;
+                self.ctx.metrics.error(crate::observe::ErrorKind::Timeout);
                 let target = self
                     .cancel_slot
                     .lock()

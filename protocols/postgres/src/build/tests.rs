@@ -81,3 +81,16 @@ fn startup_message_layout() {
     let m = startup_message(&[("user", "u")]);
     assert_eq!(&m[..], b"\0\0\0\x10\0\x03\0\0user\0u\0\0");
 }
+
+#[test]
+fn rows_are_framed_as_postgres_sends_them() {
+    let desc = row_description(&["name", "lag"]);
+    assert_eq!(desc[0], b'T');
+    assert_eq!(declared_len(&desc), desc.len() - 1);
+    assert_eq!(&desc[5..7], &2i16.to_be_bytes());
+    assert_eq!(&desc[7..12], b"name\0");
+    let row = data_row(&[Some("pg1"), None]);
+    assert_eq!(declared_len(&row), row.len() - 1);
+    assert_eq!(&row[5..], b"\x00\x02\x00\x00\x00\x03pg1\xff\xff\xff\xff");
+    assert_eq!(&empty_query_response()[..], b"I\0\0\0\x04");
+}

@@ -1,0 +1,142 @@
+//! The admin console: SQL over the PostgreSQL wire (psql) and the MySQL wire (the mariadb
+//! client) on listeners of its own. SHOW commands and SELECTs read a snapshot of the clusters
+//! loaded into an in-memory SQLite database; a few commands change the running clusters.
+
+mod exec;
+mod my_wire;
+mod pg_wire;
+mod tables;
+
+pub use exec::{execute, AdminError, Reply};
+pub use my_wire::serve_mysql;
+pub use pg_wire::serve_postgres;
+
+use crate::cluster::ClusterState;
+use crate::config::{AdminConfig, AdminRole, ClusterConfig};
+use crate::frontend::mysql::MyContext;
+use crate::frontend::pg::ClusterContext;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Most admin sessions at once per listener.
+const MAX_ADMIN_CLIENTS: usize = 64;
+
+/// One cluster as the console sees it, whatever its protocol.
+#[derive(Clone)]
+pub enum ClusterHandle {
+    /// A PostgreSQL cluster.
+    Postgres(Arc<ClusterContext>),
+    /// A MySQL/MariaDB cluster.
+    Mysql(Arc<MyContext>),
+}
+
+impl ClusterHandle {
+    /// The cluster's config.
+    pub fn config(&self) -> &Arc<ClusterConfig> {
+        match self {
+            ClusterHandle::Postgres(c) => &c.config,
+            ClusterHandle::Mysql(c) => &c.config,
+        }
+    }
+
+    /// The cluster's published state.
+    pub fn state(&self) -> &Arc<ClusterState> {
+        match self {
+            ClusterHandle::Postgres(c) => &c.state,
+            ClusterHandle::Mysql(c) => &c.state,
+        }
+    }
+
+    /// "postgres" or "mysql".
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            ClusterHandle::Postgres(_) => "postgres",
+            ClusterHandle::Mysql(_) => "mysql",
+        }
+    }
+
+    /// The cluster's logged-in clients.
+    pub fn clients(&self) -> &Arc<crate::frontend::clients::ClientRegistry> {
+        match self {
+            ClusterHandle::Postgres(c) => &c.clients,
+            ClusterHandle::Mysql(c) => &c.clients,
+        }
+    }
+
+    /// Every pool: (node, user, database, size limit, idle, in use).
+    pub fn pools(&self) -> Vec<(usize, String, String, usize, usize, usize)> {
+        let size = self.config().pool_size;
+        match self {
+            ClusterHandle::Postgres(c) => c
+                .pools
+                .all()
+                .iter()
+                .map(|p| {
+                    let (idle, used) = p.counts();
+                    (
+                        p.key.node,
+                        p.key.user.clone(),
+                        p.key.database.clone(),
+                        size,
+                        idle,
+                        used,
+                    )
+                })
+                .collect(),
+            ClusterHandle::Mysql(c) => c
+                .pools
+                .all()
+                .iter()
+                .map(|p| {
+                    let (idle, used) = p.counts();
+                    (
+                        p.key.node,
+                        p.key.user.clone(),
+                        p.key.database.clone(),
+                        size,
+                        idle,
+                        used,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the console serves.
+pub struct AdminContext {
+    /// Every cluster, in config order.
+    pub clusters: Vec<ClusterHandle>,
+    /// Console users: password and role by name.
+    pub users: HashMap<String, (String, AdminRole)>,
+    /// Passwords by name, for the MySQL handshake.
+    pub passwords: HashMap<String, String>,
+    /// When the process started serving.
+    pub started: std::time::Instant,
+}
+
+impl AdminContext {
+    /// Builds the console over `clusters` for the users of `config`.
+    pub fn new(config: &AdminConfig, clusters: Vec<ClusterHandle>) -> Self {
+        AdminContext {
+            clusters,
+            users: config
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), (u.password.clone(), u.role)))
+                .collect(),
+            passwords: config
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The role of a user who logged in (monitor when unknown, which cannot happen after a
+    /// successful login).
+    pub fn role(&self, user: &str) -> AdminRole {
+        self.users.get(user).map_or(AdminRole::Monitor, |u| u.1)
+    }
+}
