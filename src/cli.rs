@@ -91,7 +91,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(crate::server::run(cfg)) {
+            match rt.block_on(crate::server::run(cfg, Some(config.clone()))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod frontend;
+pub mod live;
 pub mod monitor;
 pub mod net;
 pub mod observe;

@@ -1,9 +1,9 @@
 //! Process assembly: listeners, monitors and signal handling for a loaded config.
 
-use crate::cluster::ClusterState;
-use crate::config::{Config, Protocol};
+use crate::admin::ClusterHandle;
+use crate::config::Config;
 use crate::frontend::pg::{serve, ClusterContext};
-use crate::monitor::Monitors;
+use crate::live::{Live, LiveCluster, LiveParts};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -67,6 +67,8 @@ pub struct Running {
     pub admin_mysql: Option<std::net::SocketAddr>,
     /// Address of the metrics endpoint (`[metrics]`), when configured.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The clusters as they are now; `live.reload()` re-reads the config file.
+    pub live: Arc<Live>,
 }
 
 impl Running {
@@ -78,6 +80,14 @@ impl Running {
 
 /// Binds every listener, runs the first health probes, and starts serving.
 pub async fn start(config: Config) -> Result<Running, ServerError> {
+    start_from(config, None).await
+}
+
+/// `start`, remembering the file the config came from so that RELOAD and SIGHUP re-read it.
+pub async fn start_from(
+    config: Config,
+    path: Option<std::path::PathBuf>,
+) -> Result<Running, ServerError> {
     // Every client and server connection is a descriptor: use all the process may have.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!("file descriptor limit {n}"),
@@ -88,92 +98,73 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let metrics_on = config.metrics.is_some();
     let recorder = metrics_on.then(crate::observe::recorder).flatten();
     let general = Arc::new(config.general.clone());
-    let mut addrs = Vec::new();
-    let mut clusters = Vec::new();
-    let mut listeners = Vec::new();
     // Contexts first: they load the TLS files, and a bad one should fail before anything binds.
-    let mut contexts = Vec::new();
-    let mut mysql = Vec::new();
-    for c in config
-        .clusters
-        .iter()
-        .filter(|c| c.protocol == Protocol::Mysql)
-    {
-        let cfg = Arc::new(c.clone());
-        let state = Arc::new(ClusterState::new(&cfg));
-        let mut ctx = crate::frontend::mysql::MyContext::new(cfg, general.clone(), state).map_err(
-            |source| ServerError::Tls {
-                cluster: c.name.clone(),
-                source,
-            },
-        )?;
-        if metrics_on {
-            ctx.observe(Arc::new(crate::observe::ClusterMetrics::new(c, true)));
-        }
-        mysql.push(Arc::new(ctx));
-    }
-    for c in config
-        .clusters
-        .iter()
-        .filter(|c| c.protocol == Protocol::Postgres)
-    {
-        let cfg = Arc::new(c.clone());
-        let state = Arc::new(ClusterState::new(&cfg));
-        let mut ctx = ClusterContext::new(cfg, general.clone(), state).map_err(|source| {
-            ServerError::Tls {
-                cluster: c.name.clone(),
-                source,
-            }
-        })?;
-        if metrics_on {
-            ctx.observe(Arc::new(crate::observe::ClusterMetrics::new(c, true)));
-        }
-        contexts.push(Arc::new(ctx));
-    }
+    let mut built = Vec::new();
     for c in &config.clusters {
-        let listener = TcpListener::bind(&c.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                cluster: c.name.clone(),
-                addr: c.listen.clone(),
-                source,
-            })?;
-        addrs.push(listener.local_addr().map_err(|source| ServerError::Bind {
+        built.push(crate::live::build(c, &general, metrics_on, None)?);
+    }
+    let mut addrs = Vec::new();
+    let mut listeners = Vec::new();
+    for c in &config.clusters {
+        let bind_error = |source| ServerError::Bind {
             cluster: c.name.clone(),
             addr: c.listen.clone(),
             source,
-        })?);
+        };
+        let listener = TcpListener::bind(&c.listen).await.map_err(bind_error)?;
+        addrs.push(listener.local_addr().map_err(bind_error)?);
         listeners.push(listener);
     }
     // Served from now on, so that /health answers while the first probes run.
     let metrics = match &config.metrics {
-        Some(m) => Some(start_metrics(&m.listen, recorder, &contexts, &mysql, &rx).await?),
+        Some(m) => Some(start_metrics(&m.listen, recorder, &built, &rx).await?),
         None => None,
     };
-    let (mut pg_contexts, mut my_contexts) = (contexts.into_iter(), mysql.clone().into_iter());
-    for (c, listener) in config.clusters.iter().zip(listeners) {
+    let mut contexts = Vec::new();
+    for (h, c) in built.into_iter().zip(&config.clusters) {
         tracing::info!(cluster = %c.name, listen = %c.listen, protocol = ?c.protocol, "serving");
-        match c.protocol {
-            Protocol::Postgres => {
-                let Some(ctx) = pg_contexts.next() else {
-                    continue;
-                };
-                Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
-                tokio::spawn(serve(ctx.clone(), listener, rx.clone()));
-                tokio::spawn(crate::frontend::pg::maintain_pools(ctx.clone(), rx.clone()));
-                clusters.push(ctx);
+        let retire = crate::live::start(&h, &rx).await;
+        contexts.push((h, retire));
+    }
+    let clusters = contexts
+        .iter()
+        .filter_map(|(h, _)| match h {
+            ClusterHandle::Postgres(c) => Some(c.clone()),
+            ClusterHandle::Mysql(_) => None,
+        })
+        .collect();
+    let mysql = contexts
+        .iter()
+        .filter_map(|(h, _)| match h {
+            ClusterHandle::Mysql(c) => Some(c.clone()),
+            ClusterHandle::Postgres(_) => None,
+        })
+        .collect();
+    let live = Arc::new(Live::new(LiveParts {
+        config: config.clone(),
+        path,
+        general,
+        metrics_on,
+        global: rx.clone(),
+        endpoint: metrics.as_ref().map(|(e, _)| e.clone()),
+        contexts,
+    }));
+    for (lc, listener) in live.clusters.iter().zip(listeners) {
+        match lc {
+            LiveCluster::Postgres(c) => {
+                tokio::spawn(serve(c.clone(), listener, rx.clone()));
             }
-            Protocol::Mysql => {
-                let Some(ctx) = my_contexts.next() else {
-                    continue;
-                };
-                Monitors::start(ctx.config.clone(), ctx.state.clone(), rx.clone()).await;
-                tokio::spawn(crate::frontend::mysql::serve(ctx, listener, rx.clone()));
+            LiveCluster::Mysql(c) => {
+                tokio::spawn(crate::frontend::mysql::serve(
+                    c.clone(),
+                    listener,
+                    rx.clone(),
+                ));
             }
         }
     }
     let (admin_postgres, admin_mysql) = match &config.admin {
-        Some(admin) => start_admin(admin, &config, &clusters, &mysql, &rx).await?,
+        Some(admin) => start_admin(admin, &live, &rx).await?,
         None => (None, None),
     };
     if let Some((endpoint, _)) = &metrics {
@@ -187,28 +178,18 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         mysql,
         admin_postgres,
         admin_mysql,
+        live,
     })
 }
 
 /// Binds the admin console's listeners and serves them; returns the bound addresses.
 async fn start_admin(
     admin: &crate::config::AdminConfig,
-    config: &Config,
-    pg: &[Arc<ClusterContext>],
-    my: &[Arc<crate::frontend::mysql::MyContext>],
+    live: &Arc<Live>,
     rx: &watch::Receiver<bool>,
 ) -> Result<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>), ServerError> {
-    use crate::admin::{AdminContext, ClusterHandle};
-    let (mut pg_it, mut my_it) = (pg.iter(), my.iter());
-    let handles = config
-        .clusters
-        .iter()
-        .filter_map(|c| match c.protocol {
-            Protocol::Postgres => pg_it.next().map(|c| ClusterHandle::Postgres(c.clone())),
-            Protocol::Mysql => my_it.next().map(|c| ClusterHandle::Mysql(c.clone())),
-        })
-        .collect();
-    let ctx = Arc::new(AdminContext::new(admin, handles));
+    use crate::admin::AdminContext;
+    let ctx = Arc::new(AdminContext::new(admin, live.clone()));
     let bind = |addr: String| async move {
         let l = TcpListener::bind(&addr)
             .await
@@ -240,39 +221,44 @@ async fn start_admin(
     Ok(out)
 }
 
+/// What the metrics endpoint reads of a cluster's context.
+pub fn observed(h: &ClusterHandle) -> crate::observe::ObservedCluster {
+    let nodes = h.config().nodes.len();
+    match h {
+        ClusterHandle::Postgres(c) => {
+            let ctx = c.clone();
+            crate::observe::ObservedCluster {
+                metrics: c.metrics.clone(),
+                state: c.state.clone(),
+                pools: Box::new(move || ctx.pools.stats(nodes)),
+            }
+        }
+        ClusterHandle::Mysql(c) => {
+            let ctx = c.clone();
+            crate::observe::ObservedCluster {
+                metrics: c.metrics.clone(),
+                state: c.state.clone(),
+                pools: Box::new(move || ctx.pools.stats(nodes)),
+            }
+        }
+    }
+}
+
 /// Binds the metrics endpoint and serves it; returns it (to mark it started) and its address.
 async fn start_metrics(
     listen: &str,
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pg: &[Arc<ClusterContext>],
-    my: &[Arc<crate::frontend::mysql::MyContext>],
+    built: &[ClusterHandle],
     rx: &watch::Receiver<bool>,
 ) -> Result<(Arc<crate::observe::Endpoint>, std::net::SocketAddr), ServerError> {
-    use crate::observe::{Endpoint, ObservedCluster};
     let bind_error = |source| ServerError::MetricsBind {
         addr: listen.to_string(),
         source,
     };
     let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let mut clusters = Vec::new();
-    for c in pg {
-        let (ctx, nodes) = (c.clone(), c.config.nodes.len());
-        clusters.push(ObservedCluster {
-            metrics: c.metrics.clone(),
-            state: c.state.clone(),
-            pools: Box::new(move || ctx.pools.stats(nodes)),
-        });
-    }
-    for c in my {
-        let (ctx, nodes) = (c.clone(), c.config.nodes.len());
-        clusters.push(ObservedCluster {
-            metrics: c.metrics.clone(),
-            state: c.state.clone(),
-            pools: Box::new(move || ctx.pools.stats(nodes)),
-        });
-    }
-    let endpoint = Arc::new(Endpoint::new(recorder, clusters));
+    let clusters = built.iter().map(observed).collect();
+    let endpoint = Arc::new(crate::observe::Endpoint::new(recorder, clusters));
     tracing::info!(listen = %addr, "metrics endpoint (/metrics, /health, /ready)");
     tokio::spawn(crate::observe::serve(
         listener,
@@ -282,16 +268,23 @@ async fn start_metrics(
     Ok((endpoint, addr))
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<(), ServerError> {
+/// Serves until SIGINT or SIGTERM; SIGHUP re-reads the config file at `path`.
+pub async fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let grace = config.general.shutdown_grace;
     let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
-    let running = start(config).await?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
+    let running = start_from(config, path).await?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => match running.live.reload().await {
+                Ok(what) => tracing::info!("SIGHUP: config reloaded: {what}"),
+                Err(why) => tracing::error!("SIGHUP: config not reloaded, the running one stays: {why}"),
+            },
+        }
     }
     running.stop();
     // Sessions finish on their own; graceful draining arrives with the traffic-control issue.

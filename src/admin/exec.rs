@@ -65,7 +65,7 @@ impl AdminError {
 const HELP: &str = "commands: SHOW CLUSTERS | NODES | POOLS | CLIENTS | CONFIG | VERSION | TABLES; \
     SELECT ... FROM clusters | nodes | pools | clients | config | version; EXPLAIN ROUTE <statement>; \
     SET NODE <node> WEIGHT <n>; DRAIN NODE <node>; UNDRAIN NODE <node>; PAUSE [cluster]; \
-    RESUME [cluster]; PROMOTE NODE <node>; KILL CLIENT <id> \
+    RESUME [cluster]; PROMOTE NODE <node>; KILL CLIENT <id>; RELOAD \
     (a node is its name, or cluster/name)";
 
 /// Runs one statement as a user with `role`.
@@ -156,7 +156,7 @@ pub async fn execute(ctx: &AdminContext, role: AdminRole, text: &str) -> Result<
             let id: u64 = id
                 .parse()
                 .map_err(|_| AdminError::Syntax(format!("{:?} is not a client id", words[2])))?;
-            let mut with_id: Vec<&ClusterHandle> = clusters_named(ctx, cluster)?
+            let mut with_id: Vec<ClusterHandle> = clusters_named(ctx, cluster)?
                 .into_iter()
                 .filter(|c| c.clients().list().iter().any(|cl| cl.id == id))
                 .collect();
@@ -175,6 +175,16 @@ pub async fn execute(ctx: &AdminContext, role: AdminRole, text: &str) -> Result<
                     "client {id} exists in several clusters: write cluster/{id}"
                 ))),
             }
+        }
+        ("reload", _) if words.len() == 1 => {
+            need_admin(role, "RELOAD")?;
+            let summary = ctx.live.reload().await.map_err(|why| {
+                AdminError::Failed(format!("config not reloaded, the running one stays: {why}"))
+            })?;
+            Ok(Reply::Rows {
+                columns: vec!["result".into()],
+                rows: vec![vec![Some(summary)]],
+            })
         }
         ("promote", "node") if words.len() == 3 => {
             need_admin(role, "PROMOTE")?;
@@ -205,17 +215,17 @@ pub async fn execute(ctx: &AdminContext, role: AdminRole, text: &str) -> Result<
 }
 
 /// The clusters a command names (all of them when none is named).
-fn clusters_named<'a>(
-    ctx: &'a AdminContext,
+fn clusters_named(
+    ctx: &AdminContext,
     name: Option<&str>,
-) -> Result<Vec<&'a ClusterHandle>, AdminError> {
+) -> Result<Vec<ClusterHandle>, AdminError> {
     match name {
-        None => Ok(ctx.clusters.iter().collect()),
+        None => Ok(ctx.clusters()),
         Some(n) => {
             let n = n.trim_matches(|c| c == '\'' || c == '"');
             let found: Vec<_> = ctx
-                .clusters
-                .iter()
+                .clusters()
+                .into_iter()
                 .filter(|c| c.config().name == n)
                 .collect();
             if found.is_empty() {
@@ -290,27 +300,24 @@ fn session_variable(text: &str) -> Option<Reply> {
 }
 
 /// Finds a node by name (or "cluster/name") across the clusters.
-fn find_node<'a>(
-    ctx: &'a AdminContext,
-    spec: &str,
-) -> Result<(&'a ClusterHandle, usize), AdminError> {
+fn find_node(ctx: &AdminContext, spec: &str) -> Result<(ClusterHandle, usize), AdminError> {
     let spec = spec.trim_matches(|c| c == '\'' || c == '"');
     let (cluster, name) = match spec.split_once('/') {
         Some((c, n)) => (Some(c), n),
         None => (None, spec),
     };
     let mut found = Vec::new();
-    for c in &ctx.clusters {
+    for c in ctx.clusters() {
         if cluster.is_some_and(|want| want != c.config().name) {
             continue;
         }
-        let snap = c.state().load();
+        let snap = c.state().load_full();
         for n in snap.nodes.iter().filter(|n| n.name == name) {
-            found.push((c, n.id));
+            found.push((c.clone(), n.id));
         }
     }
     match found.len() {
-        1 => Ok(found[0]),
+        1 => Ok(found.remove(0)),
         0 => Err(AdminError::Node(format!(
             "no node {spec:?} (SHOW NODES lists them)"
         ))),
@@ -330,7 +337,7 @@ fn explain_route(ctx: &AdminContext, statement: &str) -> Result<Reply, AdminErro
         .map(|s| s.to_string())
         .collect();
     let mut rows = Vec::new();
-    for c in &ctx.clusters {
+    for c in &ctx.clusters() {
         let cfg = c.config();
         let opts = ClassifyOptions {
             side_effect_functions: cfg.side_effect_functions.clone(),

@@ -105,8 +105,8 @@ impl ClusterHandle {
 
 /// What the console serves.
 pub struct AdminContext {
-    /// Every cluster, in config order.
-    pub clusters: Vec<ClusterHandle>,
+    /// The clusters as they are now (a reload swaps their contexts).
+    pub live: Arc<crate::live::Live>,
     /// Console users: password and role by name.
     pub users: HashMap<String, (String, AdminRole)>,
     /// Passwords by name, for the MySQL handshake.
@@ -117,9 +117,9 @@ pub struct AdminContext {
 
 impl AdminContext {
     /// Builds the console over `clusters` for the users of `config`.
-    pub fn new(config: &AdminConfig, clusters: Vec<ClusterHandle>) -> Self {
+    pub fn new(config: &AdminConfig, live: Arc<crate::live::Live>) -> Self {
         AdminContext {
-            clusters,
+            live,
             users: config
                 .users
                 .iter()
@@ -132,6 +132,11 @@ impl AdminContext {
                 .collect(),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// Every cluster's current context, in config order.
+    pub fn clusters(&self) -> Vec<ClusterHandle> {
+        self.live.handles()
     }
 
     /// The role of a user who logged in (monitor when unknown, which cannot happen after a

@@ -41,7 +41,7 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
     for (name, columns) in TABLES {
         db.execute_batch(&format!("CREATE TABLE {name} ({columns});"))?;
     }
-    for c in &ctx.clusters {
+    for c in &ctx.clusters() {
         let cfg = c.config();
         let snap = c.state().load_full();
         let pools = c.pools();

@@ -1,5 +1,5 @@
-//! The config file's model. Every field documents its default and whether a reload may change it
-//! (reload arrives with the admin issue; until then every field is read at start).
+//! The config file's model. Every field documents its default. A reload (RELOAD, SIGHUP)
+//! applies any change inside `[[clusters]]` but `listen` and `protocol`; the rest needs a restart.
 
 use serde::Deserialize;
 use std::time::Duration;

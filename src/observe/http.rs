@@ -50,7 +50,8 @@ pub struct ObservedCluster {
 /// What the endpoint serves.
 pub struct Endpoint {
     recorder: Option<PrometheusHandle>,
-    clusters: Vec<ObservedCluster>,
+    /// Swapped when a reload replaces cluster contexts.
+    clusters: arc_swap::ArcSwap<Vec<ObservedCluster>>,
     started: AtomicBool,
 }
 
@@ -80,9 +81,14 @@ impl Endpoint {
     pub fn new(recorder: Option<PrometheusHandle>, clusters: Vec<ObservedCluster>) -> Self {
         Endpoint {
             recorder,
-            clusters,
+            clusters: arc_swap::ArcSwap::from_pointee(clusters),
             started: AtomicBool::new(false),
         }
+    }
+
+    /// The clusters to observe from now on (after a reload).
+    pub fn replace_clusters(&self, clusters: Vec<ObservedCluster>) {
+        self.clusters.store(Arc::new(clusters));
     }
 
     /// Every listener is bound and the first probes ran: /ready may answer 200 from now on.
@@ -109,6 +115,7 @@ impl Endpoint {
         }
         let not_ready: Vec<String> = self
             .clusters
+            .load()
             .iter()
             .filter_map(|c| {
                 let snap = c.state.load();
@@ -131,7 +138,7 @@ impl Endpoint {
                 "metrics unavailable: another metrics recorder is installed in this process\n",
             );
         };
-        for c in &self.clusters {
+        for c in self.clusters.load().iter() {
             let pools = (c.pools)();
             // Readiness is reported by /ready; here only the gauge is refreshed.
             let _ = c.metrics.refresh(&c.state, &pools);

@@ -53,6 +53,15 @@ pub fn start_server<T: Send + 'static>(
     config: &str,
     pick: fn(&switchyard::server::Running) -> T,
 ) -> (SocketAddr, T) {
+    start_server_at(config, None, pick)
+}
+
+/// `start_server`, remembering `path` as the config file (for RELOAD).
+pub fn start_server_at<T: Send + 'static>(
+    config: &str,
+    path: Option<std::path::PathBuf>,
+    pick: fn(&switchyard::server::Running) -> T,
+) -> (SocketAddr, T) {
     let cfg = Config::parse(config, "test.toml").expect("test config is valid");
     if std::env::var("SWITCHYARD_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -70,7 +79,9 @@ pub fn start_server<T: Send + 'static>(
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let running = switchyard::server::start(cfg).await.expect("proxy starts");
+            let running = switchyard::server::start_from(cfg, path)
+                .await
+                .expect("proxy starts");
             tx.send((running.addrs[0], pick(&running)))
                 .expect("report address");
             std::future::pending::<()>().await;

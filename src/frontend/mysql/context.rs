@@ -38,7 +38,7 @@ pub struct MyContext {
     /// Classifier options.
     pub classify: ClassifyOptions,
     /// Session ids.
-    pub next_session: AtomicU64,
+    pub next_session: Arc<AtomicU64>,
     /// Logged-in clients, for the admin console.
     pub clients: Arc<crate::frontend::clients::ClientRegistry>,
     /// Client-facing TLS (`[clusters.tls]`): the greeting offers CLIENT_SSL when set.
@@ -78,12 +78,18 @@ impl MyContext {
             classify: ClassifyOptions {
                 side_effect_functions: config.side_effect_functions.clone(),
             },
-            next_session: AtomicU64::new(1),
+            next_session: Arc::new(AtomicU64::new(1)),
             clients: Default::default(),
             config,
             general,
             state,
         })
+    }
+
+    /// Takes over session ids and the client registry from the context this one replaces.
+    pub fn inherit(&mut self, old: &MyContext) {
+        self.next_session = old.next_session.clone();
+        self.clients = old.clients.clone();
     }
 
     /// Records this cluster's metrics in `metrics` (before any session or pool exists).

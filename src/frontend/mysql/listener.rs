@@ -16,7 +16,14 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// Accepts MySQL clients on `listener` until `shutdown` flips, each in its own task.
-pub async fn serve(ctx: Arc<MyContext>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+/// `live` holds the cluster's context as it is now: a reload swaps it, and each client gets the
+/// one current when it connects.
+pub async fn serve(
+    live: Arc<arc_swap::ArcSwap<MyContext>>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
+    let ctx = live.load_full();
     let max_clients = ctx.general.max_client_connections;
     // MySQL clients read an ERR in place of the greeting (error 1040, as a server does).
     let refusal = |max: usize| {
@@ -31,7 +38,7 @@ pub async fn serve(ctx: Arc<MyContext>, listener: TcpListener, shutdown: watch::
         refusal,
         || metrics.error(ErrorKind::TooManyClients),
         |stream, peer| {
-            let ctx = ctx.clone();
+            let ctx = live.load_full();
             let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
             let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
             client_task(ctx, stream, id).instrument(span)

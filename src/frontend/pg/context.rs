@@ -39,11 +39,11 @@ pub struct ClusterContext {
     /// Verifier used for unknown users so that they fail the same way as wrong passwords.
     pub decoy: ScramVerifier,
     /// Live sessions' cancel keys.
-    pub cancels: CancelRegistry,
+    pub cancels: Arc<CancelRegistry>,
     /// Logged-in clients, for the admin console.
     pub clients: Arc<crate::frontend::clients::ClientRegistry>,
     /// Session ids.
-    pub next_session: AtomicU64,
+    pub next_session: Arc<AtomicU64>,
     /// Set while reads fall back to the primary, so the log line is written once per episode.
     pub fallback_logged: AtomicBool,
     /// Client-facing TLS (`[clusters.tls]`): SSLRequests are answered 'S' when set, 'N' otherwise.
@@ -104,9 +104,9 @@ impl ClusterContext {
             },
             users,
             decoy: ScramVerifier::generate(&random),
-            cancels: CancelRegistry::default(),
+            cancels: Default::default(),
             clients: Default::default(),
-            next_session: AtomicU64::new(1),
+            next_session: Arc::new(AtomicU64::new(1)),
             fallback_logged: AtomicBool::new(false),
             tls_acceptor,
             tls_require,
@@ -120,6 +120,14 @@ impl ClusterContext {
 }
 
 impl ClusterContext {
+    /// Takes over what must outlive a reload from the context this one replaces: session
+    /// ids, cancel keys and the client registry (sessions of the old context stay reachable).
+    pub fn inherit(&mut self, old: &ClusterContext) {
+        self.next_session = old.next_session.clone();
+        self.cancels = old.cancels.clone();
+        self.clients = old.clients.clone();
+    }
+
     /// Records this cluster's metrics in `metrics` (before any session or pool exists).
     pub fn observe(&mut self, metrics: Arc<crate::observe::ClusterMetrics>) {
         self.pools.observe(metrics.pool_metrics());

@@ -23,11 +23,14 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// Accepts clients on `listener` until `shutdown` flips, each in its own task.
+/// `live` holds the cluster's context as it is now: a reload swaps it, and each client gets the
+/// one current when it connects.
 pub async fn serve(
-    ctx: Arc<ClusterContext>,
+    live: Arc<arc_swap::ArcSwap<ClusterContext>>,
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) {
+    let ctx = live.load_full();
     let max_clients = ctx.general.max_client_connections;
     // Sent in plain text even to a client that starts with an SSLRequest: libpq reads an
     // ErrorResponse in place of the 'S'/'N' answer and shows it.
@@ -46,7 +49,7 @@ pub async fn serve(
         refusal,
         || metrics.error(ErrorKind::TooManyClients),
         |stream, peer| {
-            let ctx = ctx.clone();
+            let ctx = live.load_full();
             let id = ctx.next_session.fetch_add(1, Ordering::Relaxed);
             let span = tracing::info_span!("client", id, %peer, cluster = %ctx.config.name);
             client_task(ctx, stream, id).instrument(span)
