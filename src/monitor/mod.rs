@@ -4,6 +4,7 @@
 mod conninfo;
 mod failover;
 mod failover_mysql;
+mod gtid;
 mod probe;
 pub mod switchover;
 mod tracker;

@@ -182,10 +182,9 @@ impl Prober {
         // Position in transactions (GTID sequence numbers summed over domains): what the
         // primary has written, or what a replica has applied. Their difference is the lag in
         // transactions, at the probe's resolution rather than Seconds_Behind_Master's seconds.
-        let position: u64 =
-            super::failover_mysql::parse_gtid_pos(value(if read_only { 2 } else { 1 }))
-                .values()
-                .sum();
+        let position: u64 = super::gtid::parse_gtid_pos(value(if read_only { 2 } else { 1 }))
+            .values()
+            .sum();
         let lag_seconds = if read_only {
             let status = conn
                 .query_row("SHOW SLAVE STATUS", timeout, max)

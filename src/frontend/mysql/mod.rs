@@ -8,6 +8,7 @@ mod link;
 mod listener;
 mod relay;
 mod reset;
+mod route;
 mod ryw;
 mod session;
 mod stmt;
