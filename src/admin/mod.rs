@@ -55,6 +55,14 @@ impl ClusterHandle {
         }
     }
 
+    /// The cluster's metric handles and console totals.
+    pub fn metrics(&self) -> &Arc<crate::observe::ClusterMetrics> {
+        match self {
+            ClusterHandle::Postgres(c) => &c.metrics,
+            ClusterHandle::Mysql(c) => &c.metrics,
+        }
+    }
+
     /// The cluster's logged-in clients.
     pub fn clients(&self) -> &Arc<crate::frontend::clients::ClientRegistry> {
         match self {

@@ -31,6 +31,12 @@ pub const TABLES: &[(&str, &str)] = &[
         "cluster TEXT, id INTEGER, user TEXT, database TEXT, addr TEXT, \
          connected_seconds REAL",
     ),
+    (
+        "stats",
+        "cluster TEXT, node TEXT, role TEXT, queries INTEGER, reads INTEGER, writes INTEGER, \
+         transactions INTEGER, other INTEGER, mean_latency_ms REAL",
+    ),
+    ("errors", "cluster TEXT, kind TEXT, count INTEGER"),
     ("config", "cluster TEXT, key TEXT, value TEXT"),
     ("version", "name TEXT, version TEXT, uptime_seconds REAL"),
 ];
@@ -109,6 +115,39 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
                     *used as i64,
                     *idle as i64
                 ],
+            )?;
+        }
+        for row in c.metrics().stats() {
+            let by = |k: &str| {
+                row.kinds
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map_or(0, |(_, v)| i64::try_from(*v).unwrap_or(i64::MAX))
+            };
+            let total: i64 = row
+                .kinds
+                .iter()
+                .map(|(_, v)| i64::try_from(*v).unwrap_or(i64::MAX))
+                .sum();
+            db.execute(
+                "INSERT INTO stats VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    cfg.name,
+                    row.node,
+                    row.role,
+                    total,
+                    by("read"),
+                    by("write"),
+                    by("transaction"),
+                    by("other"),
+                    row.mean_latency_ms
+                ],
+            )?;
+        }
+        for (kind, count) in c.metrics().error_totals() {
+            db.execute(
+                "INSERT INTO errors VALUES (?1, ?2, ?3)",
+                params![cfg.name, kind, i64::try_from(count).unwrap_or(i64::MAX)],
             )?;
         }
         for client in c.clients().list() {

@@ -11,6 +11,7 @@ use crate::config::{ClusterConfig, Protocol};
 use crate::pool::{PoolMetrics, PoolStats};
 use crate::route::Classification;
 use metrics::{Counter, Gauge, Histogram};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -118,6 +119,27 @@ pub struct ClusterMetrics {
     clients: Gauge,
     pool: Vec<PoolMetrics>,
     scrape: Option<ScrapeHandles>,
+    /// `[node][role][kind]` totals for the admin console (SHOW STATS), kept whether or not
+    /// metrics are on: one relaxed atomic add per kind of a round trip.
+    totals: Box<[AtomicU64]>,
+    /// By role: round trips timed and their microseconds (metrics on only: no clock else).
+    timed: [AtomicU64; 3],
+    time_us: [AtomicU64; 3],
+    /// By `ErrorKind`, for the console.
+    error_totals: Box<[AtomicU64]>,
+}
+
+/// One row of the console's `stats` table: a node in a role, its statements by kind.
+#[derive(Debug, Clone)]
+pub struct StatsRow {
+    /// Node name.
+    pub node: String,
+    /// "primary", "replica" or "unknown" (the role when the statements ran).
+    pub role: &'static str,
+    /// Statements by kind, as `StatementKind::ALL` orders them.
+    pub kinds: Vec<(&'static str, u64)>,
+    /// Mean round-trip latency in this role, when metrics are on and any was timed.
+    pub mean_latency_ms: Option<f64>,
 }
 
 impl std::fmt::Debug for ClusterMetrics {
@@ -178,10 +200,56 @@ impl ClusterMetrics {
             clients,
             pool,
             scrape,
+            totals: (0..nodes.len() * ROLES.len() * KINDS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            timed: Default::default(),
+            time_us: Default::default(),
+            error_totals: ErrorKind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             cluster,
             protocol,
             nodes,
         }
+    }
+
+    /// Statements per node and role, for the admin console (rows with none are left out).
+    pub fn stats(&self) -> Vec<StatsRow> {
+        let mut rows = Vec::new();
+        for (n, node) in self.nodes.iter().enumerate() {
+            for (r, role) in ROLES.iter().enumerate() {
+                let row = (n * ROLES.len() + r) * KINDS;
+                let kinds: Vec<(&'static str, u64)> = StatementKind::ALL
+                    .iter()
+                    .enumerate()
+                    .map(|(k, kind)| {
+                        let v = self.totals.get(row + k).map_or(0, |a| a.load(Relaxed));
+                        (kind.as_str(), v)
+                    })
+                    .collect();
+                if kinds.iter().all(|(_, v)| *v == 0) {
+                    continue;
+                }
+                let timed = self.timed[r].load(Relaxed);
+                let mean_latency_ms = (timed > 0)
+                    .then(|| self.time_us[r].load(Relaxed) as f64 / timed as f64 / 1000.0);
+                rows.push(StatsRow {
+                    node: node.clone(),
+                    role,
+                    kinds,
+                    mean_latency_ms,
+                });
+            }
+        }
+        rows
+    }
+
+    /// Errors sent to clients, by kind, for the admin console.
+    pub fn error_totals(&self) -> Vec<(&'static str, u64)> {
+        ErrorKind::ALL
+            .iter()
+            .zip(self.error_totals.iter())
+            .map(|(k, n)| (k.as_str(), n.load(Relaxed)))
+            .collect()
     }
 
     /// True when metrics are recorded.
@@ -210,6 +278,9 @@ impl ClusterMetrics {
         if let Some(c) = self.errors.get(kind as usize) {
             c.increment(1);
         }
+        if let Some(n) = self.error_totals.get(kind as usize) {
+            n.fetch_add(1, Relaxed);
+        }
     }
 
     /// Counts a connected client until the guard is dropped.
@@ -235,14 +306,20 @@ impl ClusterMetrics {
         let row = (node * ROLES.len() + role) * KINDS;
         for (k, n) in t.kinds.iter().enumerate() {
             if *n > 0 {
+                if let Some(total) = self.totals.get(row + k) {
+                    total.fetch_add(u64::from(*n), Relaxed);
+                }
                 self.query_counter(row + k, node, role, k)
                     .increment(u64::from(*n));
             }
         }
         self.decision_counter(t.reason.index()).increment(1);
         if let (Some(sent), Some(done)) = (sent, done) {
-            self.latency_histogram(role)
-                .record(done.saturating_duration_since(sent));
+            let took = done.saturating_duration_since(sent);
+            self.timed[role].fetch_add(1, Relaxed);
+            self.time_us[role]
+                .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+            self.latency_histogram(role).record(took);
         }
     }
 

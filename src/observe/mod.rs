@@ -18,7 +18,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 
-pub use cluster::{readiness, ClientGuard, ClusterMetrics, Tally};
+pub use cluster::{readiness, ClientGuard, ClusterMetrics, StatsRow, Tally};
 pub use http::{serve, Endpoint, ObservedCluster, Reply, PROMETHEUS_TEXT};
 pub use labels::{role_index, ErrorKind, ReasonLabel, StatementKind, ROLES};
 pub use names::{MetricType, ALL as METRICS, QUERY_BUCKETS, WAIT_BUCKETS};
