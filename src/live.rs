@@ -68,6 +68,7 @@ pub fn build(
             if let Some(ClusterHandle::Postgres(o)) = old {
                 ctx.inherit(o);
             }
+            ctx.metrics.digests.set_enabled(general.query_digests);
             ClusterHandle::Postgres(Arc::new(ctx))
         }
         Protocol::Mysql => {
@@ -78,6 +79,7 @@ pub fn build(
             if let Some(ClusterHandle::Mysql(o)) = old {
                 ctx.inherit(o);
             }
+            ctx.metrics.digests.set_enabled(general.query_digests);
             ClusterHandle::Mysql(Arc::new(ctx))
         }
     })

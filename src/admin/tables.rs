@@ -37,6 +37,11 @@ pub const TABLES: &[(&str, &str)] = &[
          transactions INTEGER, other INTEGER, mean_latency_ms REAL",
     ),
     ("errors", "cluster TEXT, kind TEXT, count INTEGER"),
+    (
+        "queries",
+        "cluster TEXT, digest TEXT, calls INTEGER, primary_calls INTEGER, \
+         replica_calls INTEGER, total_ms REAL, mean_ms REAL",
+    ),
     ("config", "cluster TEXT, key TEXT, value TEXT"),
     ("version", "name TEXT, version TEXT, uptime_seconds REAL"),
 ];
@@ -141,6 +146,21 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
                     by("transaction"),
                     by("other"),
                     row.mean_latency_ms
+                ],
+            )?;
+        }
+        for q in c.metrics().digests.rows() {
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            db.execute(
+                "INSERT INTO queries VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    cfg.name,
+                    q.digest,
+                    n(q.calls),
+                    n(q.primary),
+                    n(q.replica),
+                    q.total_ms,
+                    q.mean_ms
                 ],
             )?;
         }

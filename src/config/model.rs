@@ -92,6 +92,14 @@ pub struct General {
     /// Grace period for in-flight work at shutdown. Default 10s.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Count statements per normalised digest for the admin console's SHOW QUERIES. Default
+    /// true; false saves the hashing of each simple-protocol statement.
+    #[serde(default = "default_true")]
+    pub query_digests: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for General {
@@ -101,6 +109,7 @@ impl Default for General {
             startup_timeout: default_startup_timeout(),
             connect_timeout: default_connect_timeout(),
             shutdown_grace: default_shutdown_grace(),
+            query_digests: true,
             max_client_connections: default_max_clients(),
             worker_threads: None,
         }

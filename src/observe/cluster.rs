@@ -23,6 +23,8 @@ pub struct Tally {
     kinds: [u32; KINDS],
     /// The reason that decided the route.
     pub reason: ReasonLabel,
+    /// Digest key of the round trip's first statement (0: none), for SHOW QUERIES.
+    pub digest: u64,
 }
 
 impl Tally {
@@ -51,6 +53,9 @@ impl Tally {
         }
         if self.reason == ReasonLabel::None {
             self.reason = other.reason;
+        }
+        if self.digest == 0 {
+            self.digest = other.digest;
         }
     }
 
@@ -119,6 +124,8 @@ pub struct ClusterMetrics {
     clients: Gauge,
     pool: Vec<PoolMetrics>,
     scrape: Option<ScrapeHandles>,
+    /// Statements by digest, for the admin console (SHOW QUERIES).
+    pub digests: super::digest::DigestStats,
     /// `[node][role][kind]` totals for the admin console (SHOW STATS), kept whether or not
     /// metrics are on: one relaxed atomic add per kind of a round trip.
     totals: Box<[AtomicU64]>,
@@ -205,6 +212,7 @@ impl ClusterMetrics {
                 .collect(),
             timed: Default::default(),
             time_us: Default::default(),
+            digests: Default::default(),
             error_totals: ErrorKind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             cluster,
             protocol,
@@ -314,8 +322,10 @@ impl ClusterMetrics {
             }
         }
         self.decision_counter(t.reason.index()).increment(1);
-        if let (Some(sent), Some(done)) = (sent, done) {
-            let took = done.saturating_duration_since(sent);
+        let took = sent.zip(done).map(|(s, d)| d.saturating_duration_since(s));
+        let statements: u64 = t.kinds.iter().map(|n| u64::from(*n)).sum();
+        self.digests.record(t.digest, role, statements, took);
+        if let Some(took) = took {
             self.timed[role].fetch_add(1, Relaxed);
             self.time_us[role]
                 .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);

@@ -11,6 +11,7 @@
 //! event counters are refreshed when `/metrics` is scraped.
 
 mod cluster;
+pub mod digest;
 mod http;
 mod labels;
 mod names;

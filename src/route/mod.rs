@@ -4,6 +4,7 @@
 //! both `route::Effect` and `route::classify::Effect` name the same type.
 pub mod classify;
 pub mod classify_mysql;
+pub mod digest;
 pub mod lexer;
 
 pub use classify::classify;

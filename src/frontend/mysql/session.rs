@@ -291,6 +291,10 @@ impl Session {
             },
             Tally::of,
         );
+        let mut tally = tally;
+        if let Some(t) = text {
+            tally.digest = self.ctx.metrics.digests.key(t, true);
+        }
         // A read that loses its replica before any reply is tried once more elsewhere.
         for _ in 0..self.links.len() + 2 {
             let node = match self.choose_waiting(&target).await {

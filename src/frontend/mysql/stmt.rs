@@ -23,6 +23,8 @@ pub(super) struct ClientStatement {
     wants_primary: bool,
     /// Its classification, for read-your-writes.
     class: crate::route::Classification,
+    /// Digest key of its text (SHOW QUERIES).
+    digest: u64,
     /// Parameter types the client last bound (an execute may omit them afterwards).
     types: Option<Bytes>,
     /// Long data sent for the next execute: (parameter id, data), bounded.
@@ -95,12 +97,14 @@ impl Session {
         for pkt in prepared.packets.iter().skip(1) {
             out.extend_from_slice(&pkt.raw);
         }
+        let digest = self.ctx.metrics.digests.key(&sql, true);
         self.prepared.insert(
             id,
             ClientStatement {
                 sql,
                 params: prepared.ok.num_params,
                 wants_primary,
+                digest,
                 class,
                 types: None,
                 long_data: Vec::new(),
@@ -140,6 +144,7 @@ impl Session {
         }
         let (sql, params, types) = (st.sql.clone(), st.params, st.types.clone());
         let class = st.class.clone();
+        let digest = st.digest;
         let long_data = std::mem::take(&mut st.long_data);
         st.long_data_bytes = 0;
         let wants_primary = st.wants_primary;
@@ -253,7 +258,8 @@ impl Session {
             {
                 Some(ok) => {
                     let done = sent.map(|_| std::time::Instant::now());
-                    let tally = crate::observe::Tally::of(&class);
+                    let mut tally = crate::observe::Tally::of(&class);
+                    tally.digest = digest;
                     self.ctx.metrics.record(node, role, &tally, sent, done);
                     if ok && self.committed_write(node, Some(&class)) {
                         self.note_write(node).await;

@@ -124,6 +124,8 @@ pub struct PreparedDef {
     pub reason: ReasonLabel,
     /// What the statement does, for the metrics.
     pub kind: StatementKind,
+    /// Digest key of its text (SHOW QUERIES).
+    pub digest: u64,
     /// The statement is COMMIT or END.
     pub ends_txn: bool,
 }

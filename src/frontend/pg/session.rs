@@ -80,6 +80,8 @@ pub struct Session {
     pub(super) spare_queues: Option<super::link::LinkQueues>,
     /// Kind of the statement last bound (what an Execute runs), for the metrics.
     bound_kind: StatementKind,
+    /// Digest key of the statement last bound.
+    bound_digest: u64,
     /// Statements of a batch sent up to a Flush, counted with the rest of it at its Sync.
     pub(super) open_tally: Tally,
 }
@@ -159,6 +161,7 @@ impl Session {
             ryw_until: None,
             spare_queues: None,
             bound_kind: StatementKind::Other,
+            bound_digest: 0,
             open_tally: Tally::default(),
             max_message,
         }
@@ -305,6 +308,7 @@ impl Session {
                     }
                     b.absorb(&class, sql);
                     b.tally = Tally::of(&class);
+                    b.tally.digest = self.ctx.metrics.digests.key(sql, false);
                     if class.statements.is_empty() {
                         b.intent = None;
                     }
@@ -324,6 +328,9 @@ impl Session {
                     if frame.tag == b'E' {
                         let kind = self.bound_kind;
                         self.building.tally.add(kind);
+                        if self.building.tally.digest == 0 {
+                            self.building.tally.digest = self.bound_digest;
+                        }
                     }
                     let tag = frame.tag;
                     self.building.push(frame);
@@ -378,6 +385,7 @@ impl Session {
                             StatementKind::of(s.intent, s.reason)
                         }),
                         ends_txn: class.effects().any(|e| *e == crate::route::Effect::Commit),
+                        digest: self.ctx.metrics.digests.key(p.query, false),
                     },
                 );
             }
@@ -388,11 +396,13 @@ impl Session {
                         .absorb_intent(def.intent, def.hint, def.reason);
                     self.building.ends_txn |= def.ends_txn;
                     self.bound_kind = def.kind;
+                    self.bound_digest = def.digest;
                 } else {
                     // Unknown statement: the server will report it; keep it on the primary.
                     self.building
                         .absorb_intent(Intent::Write, None, ReasonLabel::UnknownStatement);
                     self.bound_kind = StatementKind::Other;
+                    self.bound_digest = 0;
                 }
             }
             b'D' => {
