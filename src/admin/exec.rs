@@ -62,8 +62,8 @@ impl AdminError {
     }
 }
 
-const HELP: &str = "commands: SHOW CLUSTERS | NODES | POOLS | CLIENTS | STATS | ERRORS | QUERIES | CONFIG | VERSION | TABLES; \
-    SELECT ... FROM clusters | nodes | pools | clients | stats | errors | queries | config | version; EXPLAIN ROUTE <statement>; \
+const HELP: &str = "commands: SHOW CLUSTERS | NODES | POOLS | CLIENTS | SERVERS | STATS | ERRORS | QUERIES | CONFIG | VERSION | TABLES; \
+    SELECT ... FROM clusters | nodes | pools | clients | servers | stats | errors | queries | config | version; EXPLAIN ROUTE <statement>; \
     SET NODE <node> WEIGHT <n>; DRAIN NODE <node>; UNDRAIN NODE <node>; PAUSE [cluster]; \
     RESUME [cluster]; PROMOTE NODE <node>; KILL CLIENT <id>; RELOAD \
     (a node is its name, or cluster/name)";
@@ -91,6 +91,7 @@ pub async fn execute(ctx: &AdminContext, role: AdminRole, text: &str) -> Result<
                 "clients" => "cluster, id",
                 "stats" => "cluster, node, role",
                 "errors" => "cluster, kind",
+                "servers" => "cluster, node, user, database, state",
                 "queries" => "calls DESC, cluster, digest",
                 "config" => "cluster, rowid",
                 "version" => "name",

@@ -17,6 +17,7 @@ use crate::frontend::mysql::MyContext;
 use crate::frontend::pg::ClusterContext;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Most admin sessions at once per listener.
 const MAX_ADMIN_CLIENTS: usize = 64;
@@ -71,6 +72,29 @@ impl ClusterHandle {
         }
     }
 
+    /// Every server connection of the cluster's pools.
+    pub fn servers(&self) -> Vec<ServerRow> {
+        fn rows<C: crate::pool::Pooled>(
+            pools: Vec<Arc<crate::pool::NodePool<C>>>,
+        ) -> Vec<ServerRow> {
+            let mut out = Vec::new();
+            for p in pools {
+                let (_, used) = p.counts();
+                let row = |ages| ServerRow {
+                    key: p.key.clone(),
+                    ages,
+                };
+                out.extend(p.idle_ages().into_iter().map(|a| row(Some(a))));
+                out.extend((0..used).map(|_| row(None)));
+            }
+            out
+        }
+        match self {
+            ClusterHandle::Postgres(c) => rows(c.pools.all()),
+            ClusterHandle::Mysql(c) => rows(c.pools.all()),
+        }
+    }
+
     /// Every pool: (node, user, database, size limit, idle, in use).
     pub fn pools(&self) -> Vec<(usize, String, String, usize, usize, usize)> {
         let size = self.config().pool_size;
@@ -109,6 +133,14 @@ impl ClusterHandle {
                 .collect(),
         }
     }
+}
+
+/// A server connection as SHOW SERVERS lists it.
+pub struct ServerRow {
+    /// Its pool.
+    pub key: crate::pool::PoolKey,
+    /// (opened, idle since) for an idle connection; None while a session holds it.
+    pub ages: Option<(Instant, Instant)>,
 }
 
 /// What the console serves.

@@ -38,6 +38,11 @@ pub const TABLES: &[(&str, &str)] = &[
     ),
     ("errors", "cluster TEXT, kind TEXT, count INTEGER"),
     (
+        "servers",
+        "cluster TEXT, node TEXT, user TEXT, database TEXT, state TEXT, \
+         connected_seconds REAL, idle_seconds REAL",
+    ),
+    (
         "queries",
         "cluster TEXT, digest TEXT, calls INTEGER, primary_calls INTEGER, \
          replica_calls INTEGER, total_ms REAL, mean_ms REAL",
@@ -147,6 +152,22 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
                     by("other"),
                     row.mean_latency_ms
                 ],
+            )?;
+        }
+        for server in c.servers() {
+            let name = snap.node(server.key.node).map_or("?", |n| n.name.as_str());
+            let (user, database) = (&server.key.user, &server.key.database);
+            let (state, connected, idle) = match server.ages {
+                Some((opened, since)) => (
+                    "idle",
+                    Some(opened.elapsed().as_secs_f64()),
+                    Some(since.elapsed().as_secs_f64()),
+                ),
+                None => ("in use", None, None),
+            };
+            db.execute(
+                "INSERT INTO servers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![cfg.name, name, user, database, state, connected, idle],
             )?;
         }
         for q in c.metrics().digests.rows() {

@@ -270,6 +270,16 @@ impl<C: Pooled> NodePool<C> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// Each idle connection: when it was opened and when it was last returned.
+    pub fn idle_ages(&self) -> Vec<(Instant, Instant)> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(c, _)| (c.created(), c.since()))
+            .collect()
+    }
+
     /// (idle, in use) connection counts.
     pub fn counts(&self) -> (usize, usize) {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
