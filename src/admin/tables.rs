@@ -19,7 +19,7 @@ pub const TABLES: &[(&str, &str)] = &[
         "cluster TEXT, id INTEGER, name TEXT, addr TEXT, role TEXT, state TEXT, \
          serving INTEGER, not_serving TEXT, weight INTEGER, effective_weight REAL, \
          lag_bytes INTEGER, lag_seconds REAL, fenced INTEGER, drained INTEGER, \
-         connections INTEGER, in_use INTEGER, idle INTEGER",
+         connections INTEGER, in_use INTEGER, idle INTEGER, errors INTEGER",
     ),
     (
         "pools",
@@ -90,7 +90,7 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
             };
             db.execute(
                 "INSERT INTO nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-                 ?13, ?14, ?15, ?16, ?17)",
+                 ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     cfg.name,
                     n.id as i64,
@@ -109,6 +109,7 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
                     (idle + used) as i64,
                     used as i64,
                     idle as i64,
+                    i64::try_from(c.state().errors(n.id)).unwrap_or(i64::MAX),
                 ],
             )?;
         }

@@ -176,6 +176,8 @@ pub struct ClusterState {
     paused: watch::Sender<bool>,
     /// Mirror of `paused` read on the hot path without a lock.
     paused_now: std::sync::atomic::AtomicBool,
+    /// Per node: failed probes and connections that client traffic could not make.
+    errors: Vec<std::sync::atomic::AtomicU64>,
 }
 
 impl ClusterState {
@@ -226,6 +228,11 @@ impl ClusterState {
             events: ClusterEvents::default(),
             paused: watch::channel(false).0,
             paused_now: std::sync::atomic::AtomicBool::new(false),
+            errors: config
+                .nodes
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             incarnations: config.nodes.iter().map(|_| watch::channel(0).0).collect(),
         }
     }
@@ -358,6 +365,7 @@ impl ClusterState {
 
     /// Passive check: client traffic could not reach `id`; take it out until probes readmit it.
     pub fn report_failure(&self, id: usize, why: &str) {
+        self.count_error(id);
         self.update(|nodes| {
             if let Some(n) = nodes.get_mut(id) {
                 if n.health != Health::Down {
@@ -373,6 +381,20 @@ impl ClusterState {
                 }
             }
         });
+    }
+
+    /// Counts a failed probe or connection of node `id` (SHOW NODES).
+    pub fn count_error(&self, id: usize) {
+        if let Some(e) = self.errors.get(id) {
+            e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Failed probes and connections of node `id` since start.
+    pub fn errors(&self, id: usize) -> u64 {
+        self.errors
+            .get(id)
+            .map_or(0, |e| e.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Asks the monitors of the replicas to probe now.

@@ -115,6 +115,7 @@ impl Tracker {
     ) {
         self.successes = 0;
         self.failures = self.failures.saturating_add(1);
+        state.count_error(id);
         let failures = self.failures;
         state.update(|nodes| {
             let n = &mut nodes[id];
