@@ -224,23 +224,11 @@ async fn start_admin(
 /// What the metrics endpoint reads of a cluster's context.
 pub fn observed(h: &ClusterHandle) -> crate::observe::ObservedCluster {
     let nodes = h.config().nodes.len();
-    match h {
-        ClusterHandle::Postgres(c) => {
-            let ctx = c.clone();
-            crate::observe::ObservedCluster {
-                metrics: c.metrics.clone(),
-                state: c.state.clone(),
-                pools: Box::new(move || ctx.pools.stats(nodes)),
-            }
-        }
-        ClusterHandle::Mysql(c) => {
-            let ctx = c.clone();
-            crate::observe::ObservedCluster {
-                metrics: c.metrics.clone(),
-                state: c.state.clone(),
-                pools: Box::new(move || ctx.pools.stats(nodes)),
-            }
-        }
+    let handle = h.clone();
+    crate::observe::ObservedCluster {
+        metrics: h.metrics().clone(),
+        state: h.state().clone(),
+        pools: Box::new(move || handle.pool_stats(nodes)),
     }
 }
 

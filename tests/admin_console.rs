@@ -46,33 +46,7 @@ fn console() -> &'static Console {
 
 /// psql against the console; Ok(unaligned output) or Err(stderr).
 fn psql(user: &str, password: &str, sql: &str) -> Result<String, String> {
-    let c = console();
-    let out = Command::new("psql")
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .args(["-h", "127.0.0.1", "-p", &c.pg.port().to_string()])
-        .args([
-            "-U",
-            user,
-            "-d",
-            "admin",
-            "-X",
-            "-A",
-            "-t",
-            "-F",
-            "|",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-c", sql])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run psql");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    psql_console(console().pg.port(), user, password, sql)
 }
 
 /// The mariadb client against the console; Ok(batch output) or Err(stderr).

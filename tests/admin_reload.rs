@@ -30,18 +30,7 @@ fn config(replicas: &[usize], extra_user: bool) -> String {
 }
 
 fn psql_admin(port: u16, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .env("PGPASSWORD", "admin")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", "admin", "-d", "admin", "-X", "-A", "-t", "-c", sql])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run psql");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    psql_console(port, "admin", "admin", sql)
 }
 
 /// Ports `n` one-query sessions' reads land on.

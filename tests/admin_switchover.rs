@@ -9,7 +9,6 @@ use common::*;
 use mysql_async::prelude::*;
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,23 +18,9 @@ use switchyard_testbed::{
 
 const ADMIN: &str = "\n[admin]\nlisten_postgres = \"127.0.0.1:0\"\n\n[[admin.users]]\nname = \"admin\"\npassword = \"admin\"\nrole = \"admin\"\n";
 
-/// psql against the console at `console`; Ok(unaligned rows) or Err(stderr).
+/// psql against the console at `console` as admin; Ok(unaligned rows) or Err(stderr).
 fn admin(console: SocketAddr, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .env("PGPASSWORD", "admin")
-        .env("PGCONNECT_TIMEOUT", "10")
-        .args(["-h", "127.0.0.1", "-p", &console.port().to_string()])
-        .args([
-            "-U", "admin", "-d", "admin", "-X", "-A", "-t", "-F", "|", "-c", sql,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run psql");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    psql_console(console.port(), "admin", "admin", sql)
 }
 
 async fn admin_async(console: SocketAddr, sql: &'static str) -> Result<String, String> {

@@ -234,27 +234,7 @@ async fn change_user_and_reset_connection_from_mysql_async() {
 
 /// Runs the mariadb CLI with LOCAL INFILE enabled on the client side.
 fn mariadb_infile(p: &MyProxy, sql: &str) -> Result<String, String> {
-    let out = Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "-h", "127.0.0.1"])
-        .arg(format!("-P{}", p.addr.port()))
-        .args([
-            "-uapp",
-            "-papp",
-            "--local-infile=1",
-            "-N",
-            "-B",
-            "app",
-            "-e",
-            sql,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mariadb");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    mariadb_with(p, "127.0.0.1", &["-uapp", "-papp", "--local-infile=1"], sql)
 }
 
 #[test]

@@ -6,7 +6,6 @@
 mod common;
 
 use common::mysql::*;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use switchyard_testbed::{shared_maria, TestPki};
 
@@ -30,20 +29,9 @@ fn tls_proxy(require: bool) -> MyProxy {
 
 /// Runs the mariadb CLI against the proxy at `host` with `tls_args`; Ok(stdout) or Err(stderr).
 fn mariadb_at(p: &MyProxy, host: &str, tls_args: &[&str], sql: &str) -> Result<String, String> {
-    let out = Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "-h", host])
-        .arg(format!("-P{}", p.addr.port()))
-        .args(["-uapp", "-papp", "--connect-timeout=10"])
-        .args(tls_args)
-        .args(["-N", "-B", "app", "-e", sql])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mariadb");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    let mut args = vec!["-uapp", "-papp", "--connect-timeout=10"];
+    args.extend_from_slice(tls_args);
+    mariadb_with(p, host, &args, sql)
 }
 
 /// The CLI's `status` line about the connection's cipher ("" when not over TLS).

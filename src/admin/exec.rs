@@ -193,15 +193,8 @@ pub async fn execute(ctx: &AdminContext, role: AdminRole, text: &str) -> Result<
         ("promote", "node") if words.len() == 3 => {
             need_admin(role, "PROMOTE")?;
             let (c, id) = find_node(ctx, words[2])?;
-            let pools = c.clone();
-            let in_use = move |node: usize| {
-                pools
-                    .pools()
-                    .iter()
-                    .filter(|p| p.0 == node)
-                    .map(|p| p.5)
-                    .sum::<usize>()
-            };
+            let held = c.clone();
+            let in_use = move |node: usize| held.in_use(node);
             let summary = crate::monitor::switchover::switchover(c.config(), c.state(), id, in_use)
                 .await
                 .map_err(|e| AdminError::Failed(e.to_string()))?;

@@ -95,44 +95,53 @@ impl ClusterHandle {
         }
     }
 
-    /// Every pool: (node, user, database, size limit, idle, in use).
-    pub fn pools(&self) -> Vec<(usize, String, String, usize, usize, usize)> {
-        let size = self.config().pool_size;
+    /// Every pool with its idle and in-use connection counts.
+    pub fn pools(&self) -> Vec<PoolRow> {
+        fn rows<C: crate::pool::Pooled>(pools: Vec<Arc<crate::pool::NodePool<C>>>) -> Vec<PoolRow> {
+            pools
+                .iter()
+                .map(|p| {
+                    let (idle, in_use) = p.counts();
+                    PoolRow {
+                        key: p.key.clone(),
+                        idle,
+                        in_use,
+                    }
+                })
+                .collect()
+        }
         match self {
-            ClusterHandle::Postgres(c) => c
-                .pools
-                .all()
-                .iter()
-                .map(|p| {
-                    let (idle, used) = p.counts();
-                    (
-                        p.key.node,
-                        p.key.user.clone(),
-                        p.key.database.clone(),
-                        size,
-                        idle,
-                        used,
-                    )
-                })
-                .collect(),
-            ClusterHandle::Mysql(c) => c
-                .pools
-                .all()
-                .iter()
-                .map(|p| {
-                    let (idle, used) = p.counts();
-                    (
-                        p.key.node,
-                        p.key.user.clone(),
-                        p.key.database.clone(),
-                        size,
-                        idle,
-                        used,
-                    )
-                })
-                .collect(),
+            ClusterHandle::Postgres(c) => rows(c.pools.all()),
+            ClusterHandle::Mysql(c) => rows(c.pools.all()),
         }
     }
+
+    /// The pools' counts per node (`nodes` of them), for the metrics endpoint.
+    pub fn pool_stats(&self, nodes: usize) -> Vec<crate::pool::PoolStats> {
+        match self {
+            ClusterHandle::Postgres(c) => c.pools.stats(nodes),
+            ClusterHandle::Mysql(c) => c.pools.stats(nodes),
+        }
+    }
+
+    /// Server connections of `node`'s pools that sessions hold now.
+    pub fn in_use(&self, node: usize) -> usize {
+        self.pools()
+            .iter()
+            .filter(|p| p.key.node == node)
+            .map(|p| p.in_use)
+            .sum()
+    }
+}
+
+/// A pool as SHOW POOLS lists it.
+pub struct PoolRow {
+    /// Node, user and database it serves.
+    pub key: crate::pool::PoolKey,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections sessions hold.
+    pub in_use: usize,
 }
 
 /// A server connection as SHOW SERVERS lists it.

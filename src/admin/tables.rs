@@ -81,8 +81,8 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
         for n in &snap.nodes {
             let (idle, used) = pools
                 .iter()
-                .filter(|p| p.0 == n.id)
-                .fold((0, 0), |(i, u), p| (i + p.4, u + p.5));
+                .filter(|p| p.key.node == n.id)
+                .fold((0, 0), |(i, u), p| (i + p.idle, u + p.in_use));
             let role = match n.role {
                 Some(Role::Primary) => "primary",
                 Some(Role::Replica) => "replica",
@@ -113,18 +113,18 @@ pub fn snapshot(ctx: &AdminContext) -> rusqlite::Result<Connection> {
                 ],
             )?;
         }
-        for (node, user, database, size, idle, used) in &pools {
-            let name = snap.node(*node).map_or("?", |n| n.name.as_str());
+        for p in &pools {
+            let name = snap.node(p.key.node).map_or("?", |n| n.name.as_str());
             db.execute(
                 "INSERT INTO pools VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     cfg.name,
                     name,
-                    user,
-                    database,
-                    *size as i64,
-                    *used as i64,
-                    *idle as i64
+                    p.key.user,
+                    p.key.database,
+                    cfg.pool_size as i64,
+                    p.in_use as i64,
+                    p.idle as i64
                 ],
             )?;
         }

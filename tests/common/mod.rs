@@ -186,3 +186,22 @@ pub async fn connect_as(addr: SocketAddr, user: &str, password: &str) -> Client 
     });
     client
 }
+
+/// psql against the admin console on 127.0.0.1:`port` as `user`; Ok(its rows, unaligned,
+/// columns separated by `|`) or Err(stderr).
+pub fn psql_console(port: u16, user: &str, password: &str, sql: &str) -> Result<String, String> {
+    let out = std::process::Command::new("psql")
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", user, "-d", "admin", "-X", "-A", "-t", "-F", "|"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}

@@ -42,11 +42,21 @@ pub fn start_mysql_proxy(config: &str) -> MyProxy {
 /// Runs `sql` with the mariadb CLI through the proxy as `user`/`password` (batch mode, no
 /// column names); Ok(stdout) or Err(stderr).
 pub fn mariadb(p: &MyProxy, user: &str, password: &str, sql: &str) -> Result<String, String> {
+    mariadb_with(
+        p,
+        "127.0.0.1",
+        &[&format!("-u{user}"), &format!("-p{password}")],
+        sql,
+    )
+}
+
+/// `mariadb` against the proxy as `host` (a name, for TLS checks) with `args` (login and
+/// options) before the batch-mode flags.
+pub fn mariadb_with(p: &MyProxy, host: &str, args: &[&str], sql: &str) -> Result<String, String> {
     let out = std::process::Command::new("mariadb")
-        .args(["--no-defaults", "--protocol=TCP", "-h", "127.0.0.1"])
+        .args(["--no-defaults", "--protocol=TCP", "-h", host])
         .arg(format!("-P{}", p.addr.port()))
-        .arg(format!("-u{user}"))
-        .arg(format!("-p{password}"))
+        .args(args)
         .args(["-N", "-B", "app", "-e", sql])
         .stdin(std::process::Stdio::null())
         .output()

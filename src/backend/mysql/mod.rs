@@ -290,6 +290,20 @@ impl MyConn {
         timeout: Duration,
         max: usize,
     ) -> Result<StatusFlags, BackendError> {
+        self.exchange(command, timeout, max, |_, _| Ok(())).await
+    }
+
+    /// Sends `command` and reads its whole response (every result of a multi-result one)
+    /// within `timeout`, showing each packet to `inspect` with what it ended, if anything
+    /// (an Err from it is a protocol error); Ok(last status) when it ended in OK/EOF, the
+    /// server's error on ERR.
+    async fn exchange(
+        &mut self,
+        command: &[u8],
+        timeout: Duration,
+        max: usize,
+        mut inspect: impl FnMut(&my::Packet, Option<ResponseEnd>) -> Result<(), String>,
+    ) -> Result<StatusFlags, BackendError> {
         let node = self.node.to_string();
         let work = async {
             send(&mut self.writer, &my::encode_packet(0, command))
@@ -302,7 +316,12 @@ impl MyConn {
             let mut tracker = ResponseTracker::new(self.capabilities);
             loop {
                 let p = read_packet(&mut self.reader, &mut self.inbuf, max, &node).await?;
-                match tracker.feed(&p.payload) {
+                let end = tracker.feed(&p.payload);
+                inspect(&p, end).map_err(|reason| BackendError::Protocol {
+                    node: node.clone(),
+                    reason,
+                })?;
+                match end {
                     Some(ResponseEnd::Ok(status)) => {
                         self.status = status;
                         if !status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
@@ -360,72 +379,32 @@ impl MyConn {
         timeout: Duration,
         max: usize,
     ) -> Result<Option<Vec<(String, Option<String>)>>, BackendError> {
-        let node = self.node.to_string();
-        let proto = |reason: String| BackendError::Protocol {
-            node: node.clone(),
-            reason,
-        };
-        let work = async {
-            let mut cmd = vec![my::Command::COM_QUERY as u8];
-            cmd.extend_from_slice(sql.as_bytes());
-            send(&mut self.writer, &my::encode_packet(0, &cmd))
-                .await
-                .map_err(|source| BackendError::Io {
-                    node: node.clone(),
-                    addr: String::new(),
-                    source,
-                })?;
-            let mut tracker = ResponseTracker::new(self.capabilities);
-            let mut packets = 0usize;
-            let mut columns = 0u64;
-            let mut names = Vec::new();
-            let mut first_row = None;
-            loop {
-                let p = read_packet(&mut self.reader, &mut self.inbuf, max, &node).await?;
-                packets += 1;
-                if packets == 1 && p.payload.first() != Some(&my::OK_HEADER) {
-                    columns = my::read_lenenc_int(&p.payload).map(|(n, _)| n).unwrap_or(0);
-                }
-                // Count, `columns` definitions, EOF: the next packet is the first row.
-                let first_row_at = usize::try_from(columns)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(3);
-                let end = tracker.feed(&p.payload);
-                if packets > 1 && packets < first_row_at - 1 {
-                    names.push(column_name(&p.payload));
-                }
-                if packets == first_row_at && end.is_none() {
-                    let values = parse_text_row(&p.payload, columns).map_err(proto)?;
-                    first_row = Some(std::mem::take(&mut names).into_iter().zip(values).collect());
-                }
-                match end {
-                    Some(ResponseEnd::Ok(status)) => {
-                        self.status = status;
-                        if !status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
-                            return Ok(first_row);
-                        }
-                        tracker = ResponseTracker::new(self.capabilities);
-                    }
-                    Some(ResponseEnd::Err) => return Err(server_error(&node, &p.payload)),
-                    Some(ResponseEnd::LocalInfile) => {
-                        // Never invited here (the proxy's own statements read no files).
-                        return Err(BackendError::Protocol {
-                            node: node.clone(),
-                            reason: "unexpected LOCAL INFILE request".into(),
-                        });
-                    }
-                    None => {}
-                }
+        let mut cmd = vec![my::Command::COM_QUERY as u8];
+        cmd.extend_from_slice(sql.as_bytes());
+        let mut packets = 0usize;
+        let mut columns = 0u64;
+        let mut names = Vec::new();
+        let mut first_row = None;
+        self.exchange(&cmd, timeout, max, |p, end| {
+            packets += 1;
+            if packets == 1 && p.payload.first() != Some(&my::OK_HEADER) {
+                columns = my::read_lenenc_int(&p.payload).map(|(n, _)| n).unwrap_or(0);
             }
-        };
-        match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(BackendError::Timeout {
-                node: self.node.to_string(),
-                addr: String::new(),
-                after: timeout,
-            }),
-        }
+            // Count, `columns` definitions, EOF: the next packet is the first row.
+            let first_row_at = usize::try_from(columns)
+                .unwrap_or(usize::MAX)
+                .saturating_add(3);
+            if packets > 1 && packets < first_row_at - 1 {
+                names.push(column_name(&p.payload));
+            }
+            if packets == first_row_at && end.is_none() {
+                let values = parse_text_row(&p.payload, columns)?;
+                first_row = Some(std::mem::take(&mut names).into_iter().zip(values).collect());
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(first_row)
     }
 }
 

@@ -167,24 +167,31 @@ async fn login(
         .into_owned();
     let pw = password.map(|p| p.as_bytes()).unwrap_or_default();
     let mut seq = p.next_seq();
-    let accepted = if plugin == my::MYSQL_NATIVE_PASSWORD {
-        password.is_some() && my::verify_native_password(nonce, pw, &resp.auth_response)
-    } else if plugin == my::CACHING_SHA2_PASSWORD {
-        let ok = password.is_some() && my::verify_caching_sha2(nonce, pw, &resp.auth_response);
-        if ok {
-            let more = my::AuthMoreData::fast_auth_success().encode();
-            stream.write_all(&my::encode_packet(seq, &more)).await?;
-            seq = seq.wrapping_add(1);
+    let accepted = match check_proof(
+        plugin.as_bytes(),
+        nonce,
+        password.map(|_| pw),
+        &resp.auth_response,
+    ) {
+        Proof::Accepted { fast_auth } => {
+            if fast_auth {
+                let more = my::AuthMoreData::fast_auth_success().encode();
+                stream.write_all(&my::encode_packet(seq, &more)).await?;
+                seq = seq.wrapping_add(1);
+            }
+            true
         }
-        ok
-    } else {
-        let switch = my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), nonce);
-        stream
-            .write_all(&my::encode_packet(seq, &switch.encode()))
-            .await?;
-        let answer = read_packet(stream, buf, MAX_LOGIN_PACKET).await?;
-        seq = answer.next_seq();
-        password.is_some() && my::verify_native_password(nonce, pw, &answer.payload)
+        Proof::Refused => false,
+        Proof::Switch => {
+            let switch =
+                my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), nonce);
+            stream
+                .write_all(&my::encode_packet(seq, &switch.encode()))
+                .await?;
+            let answer = read_packet(stream, buf, MAX_LOGIN_PACKET).await?;
+            seq = answer.next_seq();
+            password.is_some() && my::verify_native_password(nonce, pw, &answer.payload)
+        }
     };
     if !accepted {
         let using = if resp.auth_response.is_empty() {
@@ -206,6 +213,50 @@ async fn login(
         next_seq: seq,
         nonce: nonce.to_vec(),
     })
+}
+
+/// What a password proof sent with `plugin` says, checked against `nonce` and the user's
+/// `password` (None: unknown user).
+pub(super) enum Proof {
+    /// Right; caching_sha2_password's fast path is to be confirmed to the client.
+    Accepted {
+        /// Send AuthMoreData(fast_auth_success) before the OK.
+        fast_auth: bool,
+    },
+    /// Wrong password or unknown user.
+    Refused,
+    /// Another plugin: switch the client to mysql_native_password over the same nonce.
+    Switch,
+}
+
+/// Checks a proof made with mysql_native_password or caching_sha2_password (the two the
+/// proxy verifies itself, knowing the passwords); other plugins need a switch.
+pub(super) fn check_proof(
+    plugin: &[u8],
+    nonce: &[u8],
+    password: Option<&[u8]>,
+    response: &[u8],
+) -> Proof {
+    let verdict = |ok: bool, fast_auth| {
+        if ok {
+            Proof::Accepted { fast_auth }
+        } else {
+            Proof::Refused
+        }
+    };
+    if plugin == my::MYSQL_NATIVE_PASSWORD.as_bytes() {
+        verdict(
+            password.is_some_and(|pw| my::verify_native_password(nonce, pw, response)),
+            false,
+        )
+    } else if plugin == my::CACHING_SHA2_PASSWORD.as_bytes() {
+        verdict(
+            password.is_some_and(|pw| my::verify_caching_sha2(nonce, pw, response)),
+            true,
+        )
+    } else {
+        Proof::Switch
+    }
 }
 
 async fn refuse(
@@ -239,5 +290,44 @@ async fn read_packet(
             }
             Err(e) => return Err(HandshakeError::Protocol(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_proof, Proof};
+    use switchyard_mysql as my;
+
+    #[test]
+    fn proofs_are_checked_per_plugin() {
+        let nonce = my::generate_nonce();
+        let native = my::native_password_scramble(&nonce, b"pw");
+        let plugin = my::MYSQL_NATIVE_PASSWORD.as_bytes();
+        assert!(matches!(
+            check_proof(plugin, &nonce, Some(b"pw"), &native),
+            Proof::Accepted { fast_auth: false }
+        ));
+        assert!(matches!(
+            check_proof(plugin, &nonce, Some(b"other"), &native),
+            Proof::Refused
+        ));
+        assert!(matches!(
+            check_proof(plugin, &nonce, None, &native),
+            Proof::Refused
+        ));
+        let sha2 = my::CACHING_SHA2_PASSWORD.as_bytes();
+        let fast = my::caching_sha2_scramble(&nonce, b"pw");
+        assert!(matches!(
+            check_proof(sha2, &nonce, Some(b"pw"), &fast),
+            Proof::Accepted { fast_auth: true }
+        ));
+        assert!(matches!(
+            check_proof(sha2, &nonce, Some(b"pw"), &native),
+            Proof::Refused
+        ));
+        assert!(matches!(
+            check_proof(b"client_ed25519", &nonce, Some(b"pw"), &native),
+            Proof::Switch
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! COM_RESET_CONNECTION and COM_CHANGE_USER: the session back to the state of a fresh login
 //! (as the user it names, for a change of user), without closing the client's connection.
 
+use super::handshake::{check_proof, Proof};
 use super::session::Session;
 use super::{err_payload, ok_payload};
 use switchyard_mysql as my;
@@ -54,32 +55,34 @@ impl Session {
         let mut seq = seq;
         let mut response = cu.auth_response.clone();
         let accepted = match password.as_deref() {
+            // Unknown users are refused at once (the session keeps its identity).
             None => false,
-            Some(pw) if plugin == my::MYSQL_NATIVE_PASSWORD.as_bytes() => {
-                my::verify_native_password(&nonce, pw, &response)
-            }
-            Some(pw) if plugin == my::CACHING_SHA2_PASSWORD.as_bytes() => {
-                let ok = my::verify_caching_sha2(&nonce, pw, &response);
-                if ok {
-                    let more = my::AuthMoreData::fast_auth_success().encode();
-                    self.reply(seq, &more).await?;
-                    seq = seq.wrapping_add(1);
+            Some(pw) => match check_proof(plugin, &nonce, Some(pw), &response) {
+                Proof::Accepted { fast_auth } => {
+                    if fast_auth {
+                        let more = my::AuthMoreData::fast_auth_success().encode();
+                        self.reply(seq, &more).await?;
+                        seq = seq.wrapping_add(1);
+                    }
+                    true
                 }
-                ok
-            }
-            Some(pw) => {
-                // Another plugin: switched to mysql_native_password with the same nonce
-                // (MariaDB Connector/C answers a switch during a change of user with it).
-                let switch =
-                    my::AuthSwitchRequest::with_nonce(my::MYSQL_NATIVE_PASSWORD.as_bytes(), &nonce);
-                self.reply(seq, &switch.encode()).await?;
-                let Some(answer) = self.read_auth_answer().await? else {
-                    return Ok(false);
-                };
-                seq = answer.next_seq();
-                response = answer.payload.to_vec();
-                my::verify_native_password(&nonce, pw, &response)
-            }
+                Proof::Refused => false,
+                Proof::Switch => {
+                    // Switched to mysql_native_password with the same nonce (MariaDB
+                    // Connector/C answers a switch during a change of user with it).
+                    let switch = my::AuthSwitchRequest::with_nonce(
+                        my::MYSQL_NATIVE_PASSWORD.as_bytes(),
+                        &nonce,
+                    );
+                    self.reply(seq, &switch.encode()).await?;
+                    let Some(answer) = self.read_auth_answer().await? else {
+                        return Ok(false);
+                    };
+                    seq = answer.next_seq();
+                    response = answer.payload.to_vec();
+                    my::verify_native_password(&nonce, pw, &response)
+                }
+            },
         };
         if !accepted {
             let using = if response.is_empty() { "NO" } else { "YES" };
